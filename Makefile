@@ -1,0 +1,44 @@
+# dockercloud: `make run` starts the product, `make test` runs the whole suite.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: run test worker beat lint fmt bench clean
+
+$(VENV): requirements.txt requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed (apt-get install python3 python3-venv)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $(VENV)
+
+run: $(VENV)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py serve --host $(HOST) --port $(PORT)
+
+worker: $(VENV)
+	$(VENV)/bin/celery -A dockercloud worker --loglevel INFO
+
+beat: $(VENV)
+	$(VENV)/bin/celery -A dockercloud beat --loglevel INFO
+
+test: $(VENV)
+	PYTEST_ARGS="$(PYTEST_ARGS)" bash scripts/test.sh
+
+lint: $(VENV)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) scripts/lint_tenancy.py
+
+fmt: $(VENV)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: $(VENV)
+	@ls bench/*.py >/dev/null 2>&1 && for b in bench/*.py; do $(PY) $$b; done || echo "no benchmarks yet"
+
+clean:
+	rm -rf .testenv .pytest_cache

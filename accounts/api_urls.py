@@ -1,0 +1,34 @@
+"""Our own API under /api/v1/ (Docker Cloud never exposed these)."""
+
+from django.urls import include, path
+from rest_framework.routers import SimpleRouter
+
+from .api.orgs import (
+    AuditViewSet,
+    InvitationAcceptView,
+    InvitationViewSet,
+    MemberViewSet,
+    OrganizationViewSet,
+    ServiceAccountViewSet,
+    TeamViewSet,
+)
+from .api.user import ApiKeyViewSet, MeViewSet, SshKeyViewSet
+
+root = SimpleRouter()
+root.register("orgs", OrganizationViewSet, basename="org")
+root.register("user/apikeys", ApiKeyViewSet, basename="apikey")
+root.register("user/sshkeys", SshKeyViewSet, basename="sshkey")
+root.register("user", MeViewSet, basename="user")
+root.register("invitations/accept", InvitationAcceptView, basename="invitation-accept")
+
+org = SimpleRouter()
+org.register("members", MemberViewSet, basename="member")
+org.register("teams", TeamViewSet, basename="team")
+org.register("invitations", InvitationViewSet, basename="invitation")
+org.register("audit", AuditViewSet, basename="audit")
+org.register("service-accounts", ServiceAccountViewSet, basename="service-account")
+
+urlpatterns = [
+    path("orgs/<str:ns>/", include(org.urls)),
+    path("", include(root.urls)),
+]

@@ -1,0 +1,94 @@
+"""API conventions shared by every endpoint: lenient parsing, strict fields, error bodies.
+
+Docker Cloud clients send JSON with or without `Content-Type` (and `Accept: */*`), verb POSTs
+with empty bodies, and expect `{"error": ...}` bodies on failure. We keep those conventions for
+our own API too, so one client library fits both.
+"""
+
+import json
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, serializers
+from rest_framework.fields import get_error_detail
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.parsers import BaseParser
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+
+class LenientJSONParser(BaseParser):
+    """Parse every non-empty body as JSON, whatever its Content-Type says."""
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        raw = stream.read()
+        if not raw.strip():
+            return {}
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise exceptions.ParseError(f"Malformed JSON: {exc}") from None
+
+
+class LenientContentNegotiation(DefaultContentNegotiation):
+    """Answer JSON whatever `Accept` asks for, instead of 406."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except exceptions.NotAcceptable:
+            return renderers[0], renderers[0].media_type
+
+
+class StrictFieldsMixin:
+    """Reject unknown input fields and non-object bodies with a 400 naming them."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Expected a JSON object."]}, code="invalid"
+            )
+        writable = {name for name, field in self.fields.items() if not field.read_only}
+        unknown = sorted(set(data) - writable)
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+def _summary(detail) -> str:
+    if isinstance(detail, dict):
+        parts = []
+        for field, messages in detail.items():
+            text = _summary(messages)
+            parts.append(text if field == "non_field_errors" else f"{field}: {text}")
+        return "; ".join(parts)
+    if isinstance(detail, list):
+        return " ".join(_summary(item) for item in detail)
+    return str(detail)
+
+
+def exception_handler(exc, context):
+    """Render errors as `{"error": "..."}` plus `fields` for validation errors."""
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DjangoValidationError):
+        # Services raise Django's ValidationError with a {field: [messages]} dict.
+        exc = exceptions.ValidationError(detail=get_error_detail(exc))
+    if not isinstance(exc, exceptions.APIException):
+        return None
+    headers = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))
+    body = {"error": _summary(exc.detail)}
+    if isinstance(exc, exceptions.ValidationError):
+        detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        body["fields"] = detail
+    set_rollback()
+    return Response(body, status=exc.status_code, headers=headers)

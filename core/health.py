@@ -1,0 +1,74 @@
+"""GET /healthz: database, cache/broker and channel layer status for probes and operators."""
+
+import uuid
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+
+def _database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return connection.vendor
+
+
+def _cache() -> str:
+    key = f"healthz:{uuid.uuid4().hex}"
+    cache.set(key, "1", 5)
+    if cache.get(key) != "1":
+        raise RuntimeError("cache did not return the value it stored")
+    cache.delete(key)
+    return settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
+
+
+def _broker() -> str:
+    from dockercloud.celery import app
+
+    if settings.CELERY_BROKER_URL.startswith("memory://"):
+        return "memory"
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+    return conn.transport_cls if isinstance(conn.transport_cls, str) else "redis"
+
+
+def _channel_layer() -> str:
+    layer = get_channel_layer()
+
+    async def roundtrip():
+        channel = await layer.new_channel()
+        await layer.send(channel, {"type": "healthz"})
+        message = await layer.receive(channel)
+        if message.get("type") != "healthz":
+            raise RuntimeError("channel layer returned a different message")
+
+    async_to_sync(roundtrip)()
+    return type(layer).__name__
+
+
+CHECKS = {
+    "database": _database,
+    "cache": _cache,
+    "broker": _broker,
+    "channel_layer": _channel_layer,
+}
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    report, healthy = {}, True
+    for name, check in CHECKS.items():
+        try:
+            report[name] = {"ok": True, "backend": check()}
+        except Exception as exc:  # noqa: BLE001 (a probe reports any failure, never raises)
+            healthy = False
+            report[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    report["status"] = "ok" if healthy else "error"
+    return JsonResponse(report, status=200 if healthy else 503)

@@ -1,0 +1,63 @@
+"""`manage.py serve`: the whole product in one process (portal, API, websockets, tasks)."""
+
+import secrets
+
+import uvicorn
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Serve the portal, API and websockets (and, embedded, the Celery worker and beat)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--no-admin", action="store_true", help="Skip the first-run admin.")
+
+    def handle(self, *args, host, port, no_admin, **options):
+        if not no_admin:
+            self._first_run_admin()
+        from dockercloud.celery import app
+
+        contexts = []
+        if settings.EMBEDDED:
+            from core.embedded import start_embedded_celery
+
+            contexts = start_embedded_celery(app)
+        self.stdout.write(f"dockercloud on http://{host}:{port}/ ({self._topology()})")
+        try:
+            uvicorn.run(
+                "dockercloud.asgi:application",
+                host=host,
+                port=port,
+                log_level="info",
+                ws_ping_interval=20,
+                lifespan="off",
+                proxy_headers=True,
+            )
+        finally:
+            if contexts:
+                from core.embedded import stop_embedded_celery
+
+                stop_embedded_celery(contexts)
+
+    def _topology(self) -> str:
+        db = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+        broker = "in-process Celery" if settings.EMBEDDED else "Redis broker"
+        return f"database {db}, {broker}"
+
+    def _first_run_admin(self) -> None:
+        """Create an admin account the first time, and print its login once."""
+        User = get_user_model()
+        if User.objects.filter(is_superuser=True).exists():
+            return
+        password = secrets.token_urlsafe(12)
+        User.objects.create_superuser(username="admin", email="admin@localhost", password=password)
+        line = "=" * 64
+        self.stdout.write(
+            f"{line}\nFirst run: created the admin account.\n"
+            f"  username: admin\n  password: {password}\n"
+            f"Log in and change the password; this is the only time it is shown.\n{line}"
+        )

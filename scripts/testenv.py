@@ -1,0 +1,207 @@
+"""Private PostgreSQL and Redis for `make test`: own data dirs, free ports, own sockets.
+
+    python scripts/testenv.py packages   install what the suite needs (root, Debian, if missing)
+    python scripts/testenv.py up         start both; print `export` lines for the shell
+    python scripts/testenv.py down       stop what `up` started (by pid), remove its data
+
+Stdlib only: it runs before the virtualenv's packages matter.
+"""
+
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE_DIR = ROOT / ".testenv"
+STATE = STATE_DIR / "state.json"
+IS_ROOT = os.geteuid() == 0
+
+# Debian packages, keyed by a file that shows the package is there.
+PACKAGES = {
+    "postgresql": "/usr/lib/postgresql",
+    "redis-server": "/usr/bin/redis-server",
+    "docker.io": "/usr/sbin/dockerd",
+    "openssh-server": "/usr/sbin/sshd",
+    "iproute2": "/usr/sbin/ip",
+    "iptables": "/usr/sbin/iptables",
+    "busybox-static": "/bin/busybox",
+    "openssl": "/usr/bin/openssl",
+    "curl": "/usr/bin/curl",
+    "chromium": "/usr/bin/chromium",
+}
+
+
+def log(message: str) -> None:
+    print(f"testenv: {message}", file=sys.stderr, flush=True)
+
+
+def packages() -> None:
+    missing = [name for name, marker in PACKAGES.items() if not os.path.exists(marker)]
+    if not missing:
+        return
+    if not IS_ROOT or not shutil.which("apt-get"):
+        log(f"missing {' '.join(missing)} (not root or no apt-get): tests needing them will skip")
+        return
+    log(f"installing {' '.join(missing)} with apt-get")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def pg_bin(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    if not candidates:
+        sys.exit(f"testenv: PostgreSQL's {name} not found; install Debian's postgresql")
+    return candidates[-1]
+
+
+def as_pg_user(cmd: list[str]) -> list[str]:
+    # initdb and postgres refuse to run as root: use Debian's postgres account.
+    return ["runuser", "-u", "postgres", "--", *cmd] if IS_ROOT else cmd
+
+
+def pg_data_parent() -> Path:
+    """A directory the PostgreSQL account can reach: `.testenv/` if possible, else /tmp."""
+    local = STATE_DIR / "pg"
+    if not IS_ROOT:
+        return local
+    probe = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(STATE_DIR)])
+    if probe.returncode == 0:
+        return local
+    # The clone lives where postgres cannot traverse (e.g. under /root): keep data in /tmp.
+    return Path(tempfile.mkdtemp(prefix="dc-testenv-pg-"))
+
+
+def start_postgres() -> dict:
+    parent = pg_data_parent()
+    parent.mkdir(parents=True, exist_ok=True)
+    data, sock = parent / "data", parent / "sock"
+    sock.mkdir(exist_ok=True)
+    if IS_ROOT:
+        shutil.chown(parent, "postgres")
+        shutil.chown(sock, "postgres")
+    port = free_port()
+    subprocess.run(
+        as_pg_user([pg_bin("initdb"), "-D", str(data), "-U", "dc", "--auth=trust", "-E", "UTF8"]),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    opts = (
+        f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off "
+        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+    )
+    subprocess.run(
+        as_pg_user(
+            [
+                pg_bin("pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                opts,
+                "-l",
+                str(parent / "log"),
+                "-w",
+                "start",
+            ]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    pid = int((data / "postmaster.pid").read_text().split()[0])
+    return {"pg_dir": str(parent), "pg_pid": pid, "pg_port": port}
+
+
+def wait_for_port(port: int, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"testenv: nothing listens on 127.0.0.1:{port}")
+
+
+def start_redis() -> dict:
+    rdir = STATE_DIR / "redis"
+    rdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    pidfile = rdir / "redis.pid"
+    subprocess.run(
+        [
+            shutil.which("redis-server") or "/usr/bin/redis-server",
+            "--port", str(port), "--bind", "127.0.0.1", "--dir", str(rdir),
+            "--unixsocket", str(rdir / "redis.sock"), "--save", "", "--appendonly", "no",
+            "--daemonize", "yes", "--pidfile", str(pidfile), "--logfile", str(rdir / "log"),
+        ],
+        check=True,
+    )  # fmt: skip
+    wait_for_port(port, time.monotonic() + 10)
+    return {"redis_pid": int(pidfile.read_text()), "redis_port": port, "redis_dir": str(rdir)}
+
+
+def up() -> None:
+    if STATE.exists():
+        down()
+    STATE_DIR.mkdir(exist_ok=True)
+    state = start_postgres()
+    STATE.write_text(json.dumps(state))
+    state.update(start_redis())
+    STATE.write_text(json.dumps(state))
+    print(f"export DATABASE_URL=postgres://dc@127.0.0.1:{state['pg_port']}/postgres")
+    print(f"export REDIS_URL=redis://127.0.0.1:{state['redis_port']}/0")
+    log(f"PostgreSQL on :{state['pg_port']}, Redis on :{state['redis_port']}")
+
+
+def stop_pid(pid: int, deadline_s: float = 15) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+
+
+def down() -> None:
+    if not STATE.exists():
+        return
+    state = json.loads(STATE.read_text())
+    for key in ("redis_pid", "pg_pid"):
+        if state.get(key):
+            stop_pid(state[key])
+    for key in ("pg_dir", "redis_dir"):
+        if state.get(key):
+            shutil.rmtree(state[key], ignore_errors=True)
+    STATE.unlink()
+    log("stopped PostgreSQL and Redis")
+
+
+if __name__ == "__main__":
+    {"packages": packages, "up": up, "down": down}[sys.argv[1]]()
