@@ -14,14 +14,14 @@ from .api.orgs import (
 )
 from .api.user import ApiKeyViewSet, MeViewSet, SshKeyViewSet
 
-root = SimpleRouter()
+root = SimpleRouter(use_regex_path=False)
 root.register("orgs", OrganizationViewSet, basename="org")
 root.register("user/apikeys", ApiKeyViewSet, basename="apikey")
 root.register("user/sshkeys", SshKeyViewSet, basename="sshkey")
 root.register("user", MeViewSet, basename="user")
 root.register("invitations/accept", InvitationAcceptView, basename="invitation-accept")
 
-org = SimpleRouter()
+org = SimpleRouter(use_regex_path=False)
 org.register("members", MemberViewSet, basename="member")
 org.register("teams", TeamViewSet, basename="team")
 org.register("invitations", InvitationViewSet, basename="invitation")

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "django_celery_beat",
     "axes",
@@ -172,7 +173,7 @@ AXES_FAILURE_LIMIT = env_int("DC_LOGIN_FAILURE_LIMIT", 10)
 AXES_COOLOFF_TIME = env_int("DC_LOGIN_COOLOFF_MINUTES", 15) / 60  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "accounts.views.lockout"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout"
 AXES_VERBOSE = False
 
 SESSION_COOKIE_HTTPONLY = True
@@ -187,6 +188,10 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = env_int("DC_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env_bool("DC_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        # Preloading commits the whole domain to HTTPS in browsers for years: an operator opts
+        # in with DC_HSTS_PRELOAD=1 rather than getting it by default.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     # /healthz must answer plain HTTP probes from a load balancer.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
@@ -210,6 +215,8 @@ USE_I18N = False
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+if not PRODUCTION:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -243,6 +250,14 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Our own API (/api/v1/) and the Docker Cloud API v1 compatible infra API.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "accounts.models.Role",
+        "TeamPermissionEnum": "accounts.models.Permission",
+        "ServiceAccountRoleEnum": [("member", "member"), ("admin", "admin")],
+    },
 }
 
 LOGGING = {

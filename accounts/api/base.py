@@ -12,7 +12,6 @@ class OrgScopedViewSet(viewsets.GenericViewSet):
 
     permission_classes = [permissions.IsAuthenticated, OrgPermission]
     verb_map: dict[str, str] = {}
-    lookup_value_regex = "[^/]+"
 
     def check_permissions(self, request):
         if not request.user.is_authenticated:

@@ -15,6 +15,7 @@ from .serializers import (
     AuditEntrySerializer,
     InvitationAcceptSerializer,
     InvitationSerializer,
+    MemberAddSerializer,
     MemberSerializer,
     MemberUpdateSerializer,
     OrganizationSerializer,
@@ -29,6 +30,7 @@ class OrganizationViewSet(viewsets.GenericViewSet):
 
     serializer_class = OrganizationSerializer
     lookup_field = "name"
+    lookup_value_converter = "str"
 
     def get_queryset(self):
         return selectors.organizations_for_user(
@@ -73,7 +75,8 @@ class OrganizationViewSet(viewsets.GenericViewSet):
 class MemberViewSet(OrgScopedViewSet):
     serializer_class = MemberSerializer
     lookup_field = "username"
-    verb_map = {"partial_update": "manage", "destroy": "manage"}
+    lookup_value_converter = "str"
+    verb_map = {"create": "manage", "partial_update": "manage", "destroy": "manage"}
 
     def check_permissions(self, request):
         # Leaving (deleting one's own membership) needs no admin permission.
@@ -84,6 +87,14 @@ class MemberViewSet(OrgScopedViewSet):
     def list(self, request, ns=None):
         page = self.paginate_queryset(selectors.members_list(organization=self.organization))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def create(self, request, ns=None):
+        serializer = MemberAddSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        membership = services.membership_add(
+            actor=self.actor, organization=self.organization, **serializer.validated_data
+        )
+        return Response(self.get_serializer(membership).data, status=status.HTTP_201_CREATED)
 
     def retrieve(self, request, ns=None, username=None):
         membership = selectors.member_get(organization=self.organization, username=username)
@@ -107,6 +118,7 @@ class MemberViewSet(OrgScopedViewSet):
 class TeamViewSet(OrgScopedViewSet):
     serializer_class = TeamSerializer
     lookup_field = "uuid"
+    lookup_value_converter = "uuid"
     verb_map = {"create": "manage", "partial_update": "manage", "destroy": "manage"}
 
     def list(self, request, ns=None):
@@ -125,9 +137,8 @@ class TeamViewSet(OrgScopedViewSet):
             organization=self.organization,
             name=data["name"],
             permission=data.get("permission", "read"),
+            members=data.get("members"),
         )
-        if "members" in data:
-            services.team_set_members(actor=self.actor, team=team, usernames=data["members"])
         return Response(self.get_serializer(team).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, ns=None, uuid=None):
@@ -135,11 +146,13 @@ class TeamViewSet(OrgScopedViewSet):
         serializer = self.get_serializer(team, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        team = services.team_update(
-            actor=self.actor, team=team, name=data.get("name"), permission=data.get("permission")
+        services.team_update(
+            actor=self.actor,
+            team=team,
+            name=data.get("name"),
+            permission=data.get("permission"),
+            members=data.get("members"),
         )
-        if "members" in data:
-            services.team_set_members(actor=self.actor, team=team, usernames=data["members"])
         return Response(self.get_serializer(self._team(uuid)).data)
 
     def destroy(self, request, ns=None, uuid=None):
@@ -153,6 +166,7 @@ class TeamViewSet(OrgScopedViewSet):
 class InvitationViewSet(OrgScopedViewSet):
     serializer_class = InvitationSerializer
     lookup_field = "uuid"
+    lookup_value_converter = "uuid"
     verb_map = {"list": "manage", "retrieve": "manage", "create": "manage", "destroy": "manage"}
 
     def list(self, request, ns=None):
@@ -182,7 +196,7 @@ class InvitationViewSet(OrgScopedViewSet):
             email=data["email"],
             role=data.get("role", Role.MEMBER),
             team=team,
-            accept_url=request.build_absolute_uri("/invitations/accept/{token}/"),
+            accept_url=request.build_absolute_uri("/invitations/accept/") + "{token}/",
         )
         body = self.get_serializer(invitation).data
         body["token"] = token  # shown once, for handing over out of band
@@ -194,13 +208,14 @@ class InvitationViewSet(OrgScopedViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class InvitationAcceptView(viewsets.ViewSet):
+class InvitationAcceptView(viewsets.GenericViewSet):
     """POST /api/v1/invitations/accept/ {"token"}: join as the calling user."""
 
     permission_classes = [permissions.IsAuthenticated]
+    serializer_class = InvitationAcceptSerializer
 
     def create(self, request):
-        serializer = InvitationAcceptSerializer(data=request.data)
+        serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         membership = services.invitation_accept(
             actor=Actor.from_request(request), token=serializer.validated_data["token"]
@@ -220,6 +235,7 @@ class AuditViewSet(OrgScopedViewSet):
 class ServiceAccountViewSet(OrgScopedViewSet):
     serializer_class = ServiceAccountSerializer
     lookup_field = "uuid"
+    lookup_value_converter = "uuid"
     verb_map = {
         "list": "manage",
         "retrieve": "manage",

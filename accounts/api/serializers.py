@@ -53,13 +53,21 @@ class MemberSerializer(serializers.ModelSerializer):
         return f"/api/v1/orgs/{obj.organization.name}/members/{obj.user.username}/"
 
 
+class MemberAddSerializer(StrictFieldsMixin, serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
+
+
 class MemberUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices)
 
 
 class TeamSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     members = serializers.ListField(
-        child=serializers.CharField(max_length=150), required=False, max_length=1000
+        child=serializers.CharField(max_length=150),
+        required=False,
+        max_length=1000,
+        write_only=True,
     )
     name = serializers.CharField(max_length=50)
     resource_uri = serializers.SerializerMethodField()

@@ -12,6 +12,7 @@ from .serializers import ApiKeySerializer, SshKeySerializer, UserSerializer
 class UserScopedViewSet(viewsets.GenericViewSet):
     permission_classes = [permissions.IsAuthenticated, UserKeyPermission]
     lookup_field = "uuid"
+    lookup_value_converter = "uuid"
 
     @property
     def actor(self) -> Actor:

@@ -90,6 +90,32 @@ def membership_set_role(*, actor: Actor, membership: Membership, role: str) -> M
     return membership
 
 
+@transaction.atomic
+def membership_add(
+    *, actor: Actor, organization: Organization, username: str, role: str = Role.MEMBER
+) -> Membership:
+    """Add an existing user directly (as Docker Hub organizations do); invitations are by email."""
+    if role not in Role.values:
+        raise ValidationError({"role": [f"Choose one of: {', '.join(Role.values)}."]})
+    if role == Role.OWNER:
+        _ensure_actor_is_owner(actor, organization)
+    user = User.objects.filter(username=username, is_active=True, service_org=None).first()
+    if user is None:
+        raise ValidationError({"username": [f"No user named '{username}'."]})
+    if Membership.objects.filter(organization=organization, user=user).exists():
+        raise ValidationError({"username": [f"{username} is already a member."]})
+    membership = Membership.objects.create(organization=organization, user=user, role=role)
+    audit_record(
+        actor=actor,
+        action="member.add",
+        organization=organization,
+        obj=user,
+        object_type="member",
+        data={"role": role},
+    )
+    return membership
+
+
 def _ensure_actor_is_owner(actor: Actor, organization: Organization) -> None:
     is_owner = Membership.objects.filter(
         organization=organization, user=actor.user, role=Role.OWNER
@@ -131,7 +157,12 @@ def _team_fields(organization: Organization, name: str, permission: str, exclude
 
 @transaction.atomic
 def team_create(
-    *, actor: Actor, organization: Organization, name: str, permission: str = "read"
+    *,
+    actor: Actor,
+    organization: Organization,
+    name: str,
+    permission: str = "read",
+    members: list[str] | None = None,
 ) -> Team:
     _team_fields(organization, name, permission)
     team = Team.objects.create(organization=organization, name=name, permission=permission)
@@ -142,12 +173,19 @@ def team_create(
         obj=team,
         data={"permission": permission},
     )
+    if members is not None:
+        team_set_members(actor=actor, team=team, usernames=members)
     return team
 
 
 @transaction.atomic
 def team_update(
-    *, actor: Actor, team: Team, name: str | None = None, permission: str | None = None
+    *,
+    actor: Actor,
+    team: Team,
+    name: str | None = None,
+    permission: str | None = None,
+    members: list[str] | None = None,
 ) -> Team:
     name = team.name if name is None else name
     permission = team.permission if permission is None else permission
@@ -161,6 +199,8 @@ def team_update(
         obj=team,
         data={"permission": permission},
     )
+    if members is not None:
+        team_set_members(actor=actor, team=team, usernames=members)
     return team
 
 

@@ -1,0 +1,92 @@
+"""Shared fixtures: three actors (owner, read-only member, outsider) and API clients."""
+
+import base64
+import importlib.util  # noqa: E402  TEMP until lab plugin lands
+from dataclasses import dataclass
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts import services
+from accounts.audit import Actor
+from accounts.models import Organization, User
+
+pytest_plugins = ["lab.pytest_plugin"] if importlib.util.find_spec("lab.pytest_plugin") else []
+
+PASSWORD = "correct horse battery staple 42"
+
+
+@dataclass
+class Person:
+    user: User
+    org: Organization  # the organization this person is in for the test
+    key: str  # a full-access API key
+
+    @property
+    def username(self) -> str:
+        return self.user.username
+
+    def client(self, key: str | None = None) -> APIClient:
+        """An API client authenticated like the Docker Cloud clients: Basic user:apikey."""
+        client = APIClient()
+        raw = f"{self.user.username}:{key or self.key}".encode()
+        client.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(raw).decode())
+        return client
+
+
+def make_user(username: str) -> User:
+    return services.user_signup(
+        username=username, email=f"{username}@example.com", password=PASSWORD
+    )
+
+
+def make_key(user: User, **kwargs) -> str:
+    _, plaintext = services.apikey_create(
+        actor=Actor(user=user), user=user, label=kwargs.pop("label", "test"), **kwargs
+    )
+    return plaintext
+
+
+@pytest.fixture
+def owner(db) -> Person:
+    """Owner of the organization `acme`."""
+    user = make_user("alice")
+    org = services.organization_create(actor=Actor(user=user), name="acme")
+    return Person(user=user, org=org, key=make_key(user))
+
+
+@pytest.fixture
+def readonly_member(owner) -> Person:
+    """A member of `acme` in a team with read permission."""
+    user = make_user("bob")
+    services.membership_add(actor=Actor(user=owner.user), organization=owner.org, username="bob")
+    team = services.team_create(
+        actor=Actor(user=owner.user), organization=owner.org, name="viewers", permission="read"
+    )
+    services.team_set_members(actor=Actor(user=owner.user), team=team, usernames=["bob"])
+    return Person(user=user, org=owner.org, key=make_key(user))
+
+
+@pytest.fixture
+def writer(owner) -> Person:
+    """A member of `acme` in a team with write permission."""
+    user = make_user("dave")
+    services.membership_add(actor=Actor(user=owner.user), organization=owner.org, username="dave")
+    team = services.team_create(
+        actor=Actor(user=owner.user), organization=owner.org, name="deployers", permission="write"
+    )
+    services.team_set_members(actor=Actor(user=owner.user), team=team, usernames=["dave"])
+    return Person(user=user, org=owner.org, key=make_key(user))
+
+
+@pytest.fixture
+def outsider(db) -> Person:
+    """Owner of another organization, `globex`; no membership in `acme`."""
+    user = make_user("carol")
+    org = services.organization_create(actor=Actor(user=user), name="globex")
+    return Person(user=user, org=org, key=make_key(user))
+
+
+@pytest.fixture
+def anon() -> APIClient:
+    return APIClient()
