@@ -67,6 +67,8 @@ INSTALLED_APPS = [
     "axes",
     "core",
     "accounts",
+    "nodes",
+    "agentapi",
 ]
 
 MIDDLEWARE = [
@@ -138,13 +140,20 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("DC_CHANNEL_PREFIX", "dc")},
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": env_str("DC_CHANNEL_PREFIX", "dc"),
+                # Tunnel streams (followed logs, events) queue many small messages.
+                "capacity": 2000,
+            },
         }
     }
     CELERY_BROKER_URL = REDIS_URL
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 2000}}
+    }
     CELERY_BROKER_URL = "memory://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.01}
 
@@ -196,8 +205,26 @@ if PRODUCTION:
     # /healthz must answer plain HTTP probes from a load balancer.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
-# Invitations and registration tokens.
+# Invitations, registration tokens, agents.
 DC_INVITATION_DAYS = env_int("DC_INVITATION_DAYS", 7)
+DC_REGISTRATION_TOKEN_TTL = env_int("DC_REGISTRATION_TOKEN_TTL", 3600)  # seconds
+DC_HEARTBEAT_INTERVAL = env_int("DC_HEARTBEAT_INTERVAL", 15)  # seconds
+# How the agent upgrades Docker; lab hosts share the machine's packages, so the lab sets a
+# command that only restarts the daemon from the same binary.
+DC_UPGRADE_DOCKER_COMMAND = env_str(
+    "DC_UPGRADE_DOCKER_COMMAND",
+    "if command -v apt-get >/dev/null; then apt-get update -qq && "
+    "apt-get install -y -qq --only-upgrade docker.io; "
+    "elif command -v dnf >/dev/null; then dnf -y upgrade docker moby-engine; "
+    "else yum -y update docker; fi",
+)
+DC_SWEEP_INTERVAL = env_int("DC_SWEEP_INTERVAL", 5)  # seconds between liveness sweeps
+CELERY_BEAT_SCHEDULE = {
+    "nodes-sweep-unreachable": {
+        "task": "nodes.tasks.sweep_unreachable",
+        "schedule": float(DC_SWEEP_INTERVAL),
+    },
+}
 
 # --- Email --------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("DC_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -10,5 +10,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("accounts.api_urls")),
+    path("", include("agentapi.urls")),
+    path("", include("nodes.api_urls")),
     path("", include("accounts.urls")),
 ]

@@ -15,14 +15,20 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--no-admin", action="store_true", help="Skip the first-run admin.")
+        parser.add_argument(
+            "--with-worker",
+            action="store_true",
+            help="Run Celery worker threads and beat in this process even with a Redis broker "
+            "(always so in the embedded default).",
+        )
 
-    def handle(self, *args, host, port, no_admin, **options):
+    def handle(self, *args, host, port, no_admin, with_worker, **options):
         if not no_admin:
             self._first_run_admin()
         from dockercloud.celery import app
 
         contexts = []
-        if settings.EMBEDDED:
+        if settings.EMBEDDED or with_worker:
             from core.embedded import start_embedded_celery
 
             contexts = start_embedded_celery(app)

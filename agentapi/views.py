@@ -1,0 +1,98 @@
+"""Agent-facing HTTP: the install script, the agent artifact, and registration."""
+
+import json
+import logging
+
+from django.conf import settings
+from django.http import FileResponse, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from nodes import selectors as node_selectors
+from nodes import services as node_services
+
+from .artifact import agent_pyz
+
+log = logging.getLogger(__name__)
+SCRIPT = (settings.BASE_DIR / "agentapi" / "install.sh").read_text()
+
+
+def public_base(request) -> str:
+    """Where nodes reach the control plane: DC_PUBLIC_URL, else the address of this request."""
+    return settings.DC_PUBLIC_URL or request.build_absolute_uri("/").rstrip("/")
+
+
+def install_command(base: str, token: str) -> str:
+    return f"curl -fsSL {base}/install/{token} | sudo sh"
+
+
+def _failing_script(message: str) -> HttpResponse:
+    body = f"#!/bin/sh\necho 'dockercloud install: {message}' >&2\nexit 1\n"
+    return HttpResponse(body, content_type="text/x-shellscript", status=200)
+
+
+@require_GET
+def install_script(request, token: str):
+    """The POSIX sh installer with this token baked in; a dead token gets a script that says so.
+
+    Answering 200 with a failing script (rather than 4xx) makes `curl -fsSL ... | sh` print our
+    message instead of curl's bare "404".
+    """
+    problem = node_selectors.registration_token_problem(token=token)
+    if problem:
+        return _failing_script(problem)
+    body = SCRIPT.replace("@@SERVER@@", public_base(request)).replace("@@TOKEN@@", token)
+    return HttpResponse(body, content_type="text/x-shellscript")
+
+
+@require_GET
+def agent_artifact(request):
+    path, sha256 = agent_pyz()
+    response = FileResponse(open(path, "rb"), content_type="application/zip")  # noqa: SIM115
+    response["X-Checksum-Sha256"] = sha256
+    return response
+
+
+@csrf_exempt
+@require_POST
+def register(request):
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return JsonResponse({"error": "The body must be JSON."}, status=400)
+    if not isinstance(body, dict):
+        return JsonResponse({"error": "The body must be a JSON object."}, status=400)
+    try:
+        result = node_services.node_register(
+            token=str(body.get("token") or ""),
+            csr=str(body.get("csr") or ""),
+            facts=body.get("facts") or {},
+            remote_ip=request.META.get("REMOTE_ADDR"),
+        )
+    except node_services.RegistrationRefused as exc:
+        log.info("registration refused from %s: %s", request.META.get("REMOTE_ADDR"), exc)
+        return JsonResponse({"error": str(exc)}, status=exc.status)
+    node = result["node"]
+    base = public_base(request)
+    ws_base = (
+        "wss://" + base[len("https://") :]
+        if base.startswith("https://")
+        else "ws://" + base[len("http://") :]
+    )
+    return JsonResponse(
+        {
+            "node_uuid": str(node.uuid),
+            "secret": result["secret"],
+            "cert": result["cert"],
+            "ca_cert": result["ca_cert"],
+            "ws_url": f"{ws_base}/ws/agent/",
+            "heartbeat_interval": node.heartbeat_interval,
+            "daemon": {
+                "tcp": "tcp://0.0.0.0:2375",
+                "log_opts": {"max-size": "10m", "max-file": "3"},
+                "extra_args": [],
+            },
+            "upgrade_docker_command": settings.DC_UPGRADE_DOCKER_COMMAND,
+        },
+        status=201,
+    )

@@ -1,0 +1,59 @@
+"""The docker SDK client for a node: mutual TLS to node:2375, or through the agent's tunnel."""
+
+import hashlib
+import os
+from pathlib import Path
+
+import docker
+from django.conf import settings
+
+from core import crypto
+
+from . import selectors
+from .models import Connection, Node
+from .tunnel import tunnel_socket_path
+
+DOCKER_PORT = 2375
+
+
+def _tls_files(node: Node) -> tuple[str, str, str]:
+    """Write the organization's CA and client pair once to a private dir (the SDK wants paths)."""
+    authority = selectors.org_ca(organization=node.organization)
+    if authority is None:
+        raise RuntimeError(f"organization {node.organization} has no CA yet")
+    material = {
+        "ca.pem": authority.ca_cert,
+        "cert.pem": authority.client_cert,
+        "key.pem": crypto.decrypt(authority.client_key_encrypted),
+    }
+    stamp = hashlib.sha256("".join(material.values()).encode()).hexdigest()[:16]
+    folder = Path(settings.VAR_DIR) / "tls" / f"{node.organization.uuid}-{stamp}"
+    if not (folder / "key.pem").exists():
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for name, content in material.items():
+            tmp = folder / f".{name}.{os.getpid()}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(content)
+            os.replace(tmp, folder / name)
+    return str(folder / "ca.pem"), str(folder / "cert.pem"), str(folder / "key.pem")
+
+
+def direct_client(node: Node, *, timeout: float = 30) -> docker.DockerClient:
+    ca_path, cert_path, key_path = _tls_files(node)
+    tls = docker.tls.TLSConfig(client_cert=(cert_path, key_path), ca_cert=ca_path, verify=True)
+    return docker.DockerClient(
+        base_url=f"https://{node.public_ip}:{DOCKER_PORT}", tls=tls, timeout=timeout, version="auto"
+    )
+
+
+def tunnel_client(node: Node, *, timeout: float = 30) -> docker.DockerClient:
+    path = tunnel_socket_path(node.uuid)
+    return docker.DockerClient(base_url=f"unix://{path}", timeout=timeout, version="auto")
+
+
+def docker_client(node: Node, *, timeout: float = 30) -> docker.DockerClient:
+    """The client for the node's current connection mode (direct or tunnel)."""
+    if node.connection == Connection.TUNNEL:
+        return tunnel_client(node, timeout=timeout)
+    return direct_client(node, timeout=timeout)

@@ -1,0 +1,114 @@
+"""Nodes (Docker hosts), registration tokens, and each organization's certificate authority."""
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import Organization, User
+
+
+class OrgCA(models.Model):
+    """An organization's CA: signs its nodes' daemon certificates and the platform's client one.
+
+    Private keys are encrypted at rest (core.crypto). A daemon trusts only this CA, so a client
+    certificate from another organization's CA is refused by the daemon itself.
+    """
+
+    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="ca")
+    ca_cert = models.TextField()
+    ca_key_encrypted = models.TextField()
+    client_cert = models.TextField()
+    client_key_encrypted = models.TextField()
+    created = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"CA of {self.organization}"
+
+
+class NodeState(models.TextChoices):
+    DEPLOYING = "Deploying"
+    DEPLOYED = "Deployed"
+    UNREACHABLE = "Unreachable"
+    UPGRADING = "Upgrading"
+    TERMINATING = "Terminating"
+    TERMINATED = "Terminated"
+
+
+class Connection(models.TextChoices):
+    UNKNOWN = ""
+    DIRECT = "direct"
+    TUNNEL = "tunnel"
+
+
+class Node(models.Model):
+    """A Docker host managed through its agent.
+
+    States (Docker Cloud's): Deploying -> Deployed <-> Unreachable; Deployed -> Upgrading ->
+    Deployed; any -> Terminating -> Terminated. A node is Deployed only once the control plane
+    has reached its daemon over mutual TLS, directly or through the agent's tunnel.
+    """
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="nodes")
+    state = models.CharField(max_length=12, choices=NodeState.choices, default=NodeState.DEPLOYING)
+    hostname = models.CharField(max_length=255, blank=True)
+    nickname = models.CharField(max_length=255, blank=True)
+    public_ip = models.GenericIPAddressField(null=True, blank=True)
+    addresses = models.JSONField(default=list, blank=True)
+    os = models.CharField(max_length=255, blank=True)
+    kernel = models.CharField(max_length=255, blank=True)
+    arch = models.CharField(max_length=32, blank=True)
+    cpu = models.PositiveIntegerField(default=0)
+    memory = models.PositiveIntegerField(default=0, help_text="MB")
+    disk = models.PositiveIntegerField(default=0, help_text="GB")
+    docker_version = models.CharField(max_length=64, blank=True)
+    agent_version = models.CharField(max_length=64, blank=True)
+    connection = models.CharField(
+        max_length=6, choices=Connection.choices, default=Connection.UNKNOWN, blank=True
+    )
+    agent_secret_digest = models.CharField(max_length=64, blank=True)
+    cert_serial = models.CharField(max_length=64, blank=True)
+    last_metric = models.JSONField(default=dict, blank=True)
+    current_num_containers = models.PositiveIntegerField(default=0)
+    heartbeat_interval = models.PositiveIntegerField(default=15)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    unreachable_after = models.DateTimeField(null=True, blank=True, db_index=True)
+    clock_skew = models.FloatField(null=True, blank=True, help_text="seconds, node minus server")
+    tags = models.JSONField(default=list, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    deployed_datetime = models.DateTimeField(null=True, blank=True)
+    destroyed_datetime = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return self.nickname or self.hostname or str(self.uuid)
+
+    @property
+    def external_fqdn(self) -> str:
+        return f"{self.uuid}.node.dockercloud"
+
+
+class RegistrationToken(models.Model):
+    """A single-use, expiring token in the install command; stored as a digest only."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="registration_tokens"
+    )
+    digest = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL)
+    created = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    node = models.OneToOneField(
+        Node, null=True, blank=True, on_delete=models.SET_NULL, related_name="registration_token"
+    )
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"registration token {self.uuid}"

@@ -1,0 +1,260 @@
+"""Writes on nodes: CA, registration tokens, registration, liveness, connection, deregistration."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.audit import Actor, audit_record
+from accounts.models import Organization
+from core import crypto, tokens
+
+from . import ca
+from .models import Connection, Node, NodeState, OrgCA, RegistrationToken
+
+TOKEN_KIND = "dcr"  # noqa: S105 (a token type prefix, not a secret)
+SECRET_KIND = "dca"  # noqa: S105 (a token type prefix, not a secret)
+MISSED_HEARTBEATS = 3
+
+
+class RegistrationRefused(Exception):
+    """Registration cannot proceed; `status` is the HTTP status, the message is for the user."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def org_ca_ensure(*, organization: Organization) -> OrgCA:
+    existing = OrgCA.objects.filter(organization=organization).first()
+    if existing:
+        return existing
+    root, client = ca.create_ca(organization.name)
+    try:
+        with transaction.atomic():
+            return OrgCA.objects.create(
+                organization=organization,
+                ca_cert=root.cert_pem,
+                ca_key_encrypted=crypto.encrypt(root.key_pem),
+                client_cert=client.cert_pem,
+                client_key_encrypted=crypto.encrypt(client.key_pem),
+            )
+    except IntegrityError:  # created concurrently: use the winner's
+        return OrgCA.objects.get(organization=organization)
+
+
+@transaction.atomic
+def registration_token_create(
+    *, actor: Actor, organization: Organization, ttl: timedelta | None = None
+) -> tuple[RegistrationToken, str]:
+    """A single-use token for the install command; returns it with its plaintext (shown once)."""
+    plaintext, _ = tokens.make_token(TOKEN_KIND)
+    ttl = ttl or timedelta(seconds=settings.DC_REGISTRATION_TOKEN_TTL)
+    token = RegistrationToken.objects.create(
+        organization=organization,
+        digest=tokens.digest(plaintext),
+        created_by=actor.user,
+        expires_at=timezone.now() + ttl,
+    )
+    audit_record(actor=actor, action="node.token", organization=organization, obj=token)
+    return token, plaintext
+
+
+def _clean_facts(facts: dict) -> dict:
+    def text(key, limit=255):
+        value = facts.get(key)
+        return str(value)[:limit] if value is not None else ""
+
+    def number(key):
+        try:
+            return max(int(facts.get(key) or 0), 0)
+        except (TypeError, ValueError):
+            return 0
+
+    addresses = facts.get("addresses") or []
+    if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
+        raise RegistrationRefused("facts.addresses must be a list of IP addresses")
+    return {
+        "hostname": text("hostname"),
+        "os": text("os"),
+        "kernel": text("kernel"),
+        "arch": text("arch", 32),
+        "cpu": number("cpus"),
+        "memory": number("memory_mb"),
+        "disk": number("disk_gb"),
+        "docker_version": text("docker_version", 64),
+        "agent_version": text("agent_version", 64),
+        "addresses": addresses[:32],
+    }
+
+
+def _claim_token(plaintext: str) -> RegistrationToken:
+    now = timezone.now()
+    token = RegistrationToken.objects.filter(digest=tokens.digest(plaintext or "")).first()
+    if token is None:
+        raise RegistrationRefused("Unknown registration token. Create a new install command.", 401)
+    claimed = RegistrationToken.objects.filter(
+        pk=token.pk, used_at=None, expires_at__gt=now
+    ).update(used_at=now)
+    if not claimed:
+        if token.used_at:
+            raise RegistrationRefused(
+                "This registration token was already used. Create a new install command.", 410
+            )
+        raise RegistrationRefused(
+            "This registration token has expired. Create a new install command.", 410
+        )
+    return token
+
+
+@transaction.atomic
+def node_register(*, token: str, csr: str, facts: dict, remote_ip: str | None) -> dict:
+    """Turn a token + host facts + CSR into a node; returns what the agent needs, once."""
+    if not isinstance(facts, dict):
+        raise RegistrationRefused("facts must be a JSON object")
+    cleaned = _clean_facts(facts)
+    claimed = _claim_token(token)
+    org = claimed.organization
+    authority = org_ca_ensure(organization=org)
+    secret, _ = tokens.make_token(SECRET_KIND)
+    addresses = cleaned.pop("addresses")
+    public_ip = remote_ip if remote_ip in addresses else (addresses[0] if addresses else remote_ip)
+    node = Node(
+        organization=org,
+        agent_secret_digest=tokens.digest(secret),
+        public_ip=public_ip,
+        addresses=addresses,
+        heartbeat_interval=settings.DC_HEARTBEAT_INTERVAL,
+        **cleaned,
+    )
+    node.nickname = node.hostname
+    try:
+        cert = ca.sign_server_csr(
+            csr_pem=csr or "",
+            ca_cert_pem=authority.ca_cert,
+            ca_key_pem=crypto.decrypt(authority.ca_key_encrypted),
+            hostname=node.hostname,
+            addresses=addresses,
+            fqdn=node.external_fqdn,
+        )
+    except ca.CSRError as exc:
+        raise RegistrationRefused(f"Bad CSR: {exc}") from None
+    node.cert_serial = format(cert.serial_number, "x")
+    node.save()
+    RegistrationToken.objects.filter(pk=claimed.pk).update(node=node)
+    audit_record(
+        actor=Actor(user=None, ip=remote_ip),
+        action="node.register",
+        organization=org,
+        obj=node,
+        object_repr=node.hostname,
+    )
+    return {
+        "node": node,
+        "secret": secret,
+        "cert": ca.cert_pem(cert),
+        "ca_cert": authority.ca_cert,
+    }
+
+
+def node_authenticate_agent(*, node_uuid: str, secret: str) -> Node | None:
+    node = Node.objects.select_related("organization").filter(uuid=node_uuid).first()
+    if node is None or not node.agent_secret_digest:
+        return None
+    if node.state == NodeState.TERMINATED or not tokens.same_digest(
+        secret, node.agent_secret_digest
+    ):
+        return None
+    return node
+
+
+def _alive_fields(node: Node, now) -> dict:
+    grace = timedelta(seconds=node.heartbeat_interval * MISSED_HEARTBEATS)
+    return {"last_seen": now, "unreachable_after": now + grace}
+
+
+def node_hello(*, node: Node, hello: dict) -> None:
+    now = timezone.now()
+    fields = _alive_fields(node, now)
+    for key in ("docker_version", "agent_version"):
+        if isinstance(hello.get(key), str):
+            fields[key] = hello[key][:64]
+    Node.objects.filter(pk=node.pk).exclude(state=NodeState.TERMINATED).update(**fields)
+
+
+def node_heartbeat(*, node: Node, beat: dict) -> bool:
+    """Record a heartbeat; return True when the node needs a connectivity check."""
+    now = timezone.now()
+    fields = _alive_fields(node, now)
+    containers = beat.get("containers") or {}
+    if isinstance(containers, dict) and isinstance(containers.get("total"), int):
+        fields["current_num_containers"] = max(containers["total"], 0)
+    if isinstance(beat.get("docker_version"), str) and beat["docker_version"]:
+        fields["docker_version"] = beat["docker_version"][:64]
+    if isinstance(beat.get("time"), int | float):
+        fields["clock_skew"] = float(beat["time"]) - now.timestamp()
+    fields["last_metric"] = {
+        "load": beat.get("load"),
+        "memory": beat.get("memory"),
+        "disk": beat.get("disk"),
+        "dockerd_running": beat.get("dockerd_running"),
+    }
+    Node.objects.filter(pk=node.pk).exclude(state=NodeState.TERMINATED).update(**fields)
+    current = Node.objects.filter(pk=node.pk).values_list("state", flat=True).first()
+    return current in (NodeState.DEPLOYING, NodeState.UNREACHABLE) and beat.get(
+        "dockerd_running", True
+    )
+
+
+def node_set_reached(*, node_id: int, connection: str) -> bool:
+    """The daemon answered over mutual TLS: Deploying/Unreachable -> Deployed. True if changed."""
+    now = timezone.now()
+    changed = Node.objects.filter(
+        pk=node_id, state__in=[NodeState.DEPLOYING, NodeState.UNREACHABLE]
+    ).update(state=NodeState.DEPLOYED, connection=connection, last_seen=now)
+    Node.objects.filter(pk=node_id, deployed_datetime=None).exclude(
+        state=NodeState.DEPLOYING
+    ).update(deployed_datetime=now)
+    Node.objects.filter(pk=node_id).exclude(connection=connection).update(connection=connection)
+    return bool(changed)
+
+
+def nodes_sweep_unreachable() -> list[int]:
+    """Flip Deployed nodes whose heartbeats stopped to Unreachable; return the ids flipped."""
+    now = timezone.now()
+    flipped = []
+    overdue = Node.objects.filter(
+        state__in=[NodeState.DEPLOYED, NodeState.UPGRADING], unreachable_after__lt=now
+    ).values_list("pk", "state")
+    for pk, state in overdue:
+        # Conditional update: another sweeper or a late heartbeat may have acted meanwhile.
+        if Node.objects.filter(pk=pk, state=state, unreachable_after__lt=now).update(
+            state=NodeState.UNREACHABLE
+        ):
+            flipped.append(pk)
+    return flipped
+
+
+def node_terminate_byo(*, actor: Actor, node: Node) -> None:
+    """A BYO node ends by deregistering: the agent stops, its secret is revoked."""
+    from .agent_rpc import AgentUnavailable, agent_command
+
+    try:
+        agent_command(node.uuid, "deregister", timeout=15)
+    except AgentUnavailable:
+        pass  # the agent is gone already; revoking its secret keeps it out for good
+    node_forget_agent(actor=actor, node=node)
+
+
+@transaction.atomic
+def node_forget_agent(*, actor: Actor, node: Node) -> None:
+    """Revoke the node's agent secret and mark it terminated."""
+    now = timezone.now()
+    Node.objects.filter(pk=node.pk).update(
+        state=NodeState.TERMINATED,
+        agent_secret_digest="",
+        destroyed_datetime=now,
+        connection=Connection.UNKNOWN,
+    )
+    audit_record(actor=actor, action="node.terminate", organization=node.organization, obj=node)
