@@ -14,6 +14,16 @@ from .models import Connection, Node
 from .tunnel import tunnel_socket_path
 
 DOCKER_PORT = 2375
+# Docker Engine 20.10's API; later engines still serve it. Fixed (not "auto") so that no request
+# goes out before `trust_env` is off: with REQUESTS_CA_BUNDLE in the environment, requests
+# would verify the daemon against the system bundle instead of the organization's CA.
+API_VERSION = "1.41"
+
+
+def _client(**kwargs) -> docker.DockerClient:
+    client = docker.DockerClient(version=API_VERSION, **kwargs)
+    client.api.trust_env = False
+    return client
 
 
 def _tls_files(node: Node) -> tuple[str, str, str]:
@@ -42,14 +52,12 @@ def _tls_files(node: Node) -> tuple[str, str, str]:
 def direct_client(node: Node, *, timeout: float = 30) -> docker.DockerClient:
     ca_path, cert_path, key_path = _tls_files(node)
     tls = docker.tls.TLSConfig(client_cert=(cert_path, key_path), ca_cert=ca_path, verify=True)
-    return docker.DockerClient(
-        base_url=f"https://{node.public_ip}:{DOCKER_PORT}", tls=tls, timeout=timeout, version="auto"
-    )
+    return _client(base_url=f"https://{node.public_ip}:{DOCKER_PORT}", tls=tls, timeout=timeout)
 
 
 def tunnel_client(node: Node, *, timeout: float = 30) -> docker.DockerClient:
     path = tunnel_socket_path(node.uuid)
-    return docker.DockerClient(base_url=f"unix://{path}", timeout=timeout, version="auto")
+    return _client(base_url=f"unix://{path}", timeout=timeout)
 
 
 def docker_client(node: Node, *, timeout: float = 30) -> docker.DockerClient:
