@@ -33,14 +33,15 @@ def _failing_script(message: str) -> HttpResponse:
 
 @require_GET
 def install_script(request, token: str):
-    """The POSIX sh installer with this token baked in; a dead token gets a script that says so.
+    """The POSIX sh installer with this token baked in; an unknown token gets a script that says so.
 
+    A used or expired token still gets the installer: re-running it on a registered host must
+    work (it skips registration), and on a new host registration refuses with a clear message.
     Answering 200 with a failing script (rather than 4xx) makes `curl -fsSL ... | sh` print our
     message instead of curl's bare "404".
     """
-    problem = node_selectors.registration_token_problem(token=token)
-    if problem:
-        return _failing_script(problem)
+    if not node_selectors.registration_token_exists(token=token):
+        return _failing_script("unknown registration token; create a new install command")
     body = SCRIPT.replace("@@SERVER@@", public_base(request)).replace("@@TOKEN@@", token)
     return HttpResponse(body, content_type="text/x-shellscript")
 

@@ -2,7 +2,6 @@
 
 from django.db.models import QuerySet
 from django.http import Http404
-from django.utils import timezone
 
 from accounts.models import Organization
 from core import tokens
@@ -30,13 +29,5 @@ def org_ca(*, organization: Organization) -> OrgCA | None:
     return OrgCA.objects.filter(organization=organization).first()
 
 
-def registration_token_problem(*, token: str) -> str | None:
-    """Why `token` cannot register a node (for the install script), or None if it can."""
-    row = RegistrationToken.objects.filter(digest=tokens.digest(token)).first()
-    if row is None:
-        return "unknown registration token; create a new install command"
-    if row.used_at:
-        return "this registration token was already used; create a new install command"
-    if row.expires_at <= timezone.now():
-        return "this registration token has expired; create a new install command"
-    return None
+def registration_token_exists(*, token: str) -> bool:
+    return RegistrationToken.objects.filter(digest=tokens.digest(token)).exists()

@@ -1,17 +1,21 @@
 """Shared fixtures: three actors (owner, read-only member, outsider) and API clients."""
 
 import base64
-import importlib.util  # noqa: E402  TEMP until lab plugin lands
+import os
 from dataclasses import dataclass
 
 import pytest
+from cryptography.fernet import Fernet
 from rest_framework.test import APIClient
 
 from accounts import services
 from accounts.audit import Actor
 from accounts.models import Organization, User
 
-pytest_plugins = ["lab.pytest_plugin"] if importlib.util.find_spec("lab.pytest_plugin") else []
+pytest_plugins = ["lab.pytest_plugin"]
+
+# One encryption key for this test process and the control planes it starts (tests/e2e).
+os.environ.setdefault("DC_ENCRYPTION_KEYS", Fernet.generate_key().decode())
 
 PASSWORD = "correct horse battery staple 42"
 

@@ -1,0 +1,176 @@
+"""Bring your own host, end to end: the install command from the API, run inside a real lab
+host, makes a Deployed node that the control plane drives over mutual TLS or the tunnel."""
+
+import base64
+import time
+
+import docker
+import pytest
+import requests
+
+from accounts import services
+from accounts.audit import Actor
+from lab import import_busybox
+from lab.tls import write_tls_files
+from nodes.docker_client import docker_client
+from nodes.models import Node
+from tests.conftest import PASSWORD
+
+from .conftest import HEARTBEAT, wait_for
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+
+def _org_with_key(name: str = "acme"):
+    user = services.user_signup(username=f"{name}-op", email=f"op@{name}.test", password=PASSWORD)
+    org = services.organization_create(actor=Actor(user=user), name=name)
+    _, key = services.apikey_create(actor=Actor(user=user), user=user, label="e2e")
+    auth = "Basic " + base64.b64encode(f"{user.username}:{key}".encode()).decode()
+    return org, auth
+
+
+def _install_command(cp, auth: str, ns: str) -> str:
+    response = requests.post(
+        f"{cp.url}/api/infra/v1/{ns}/token/", headers={"Authorization": auth}, timeout=10
+    )
+    assert response.status_code == 201, response.text
+    command = response.json()["command"]
+    assert command.startswith(f"curl -fsSL {cp.public_url}/install/dcr_")
+    return command.replace("| sudo sh", "| sh")  # lab hosts run commands as root already
+
+
+def _install(host, command: str):
+    result = host.run(["sh", "-c", command], check=False, timeout=120)
+    assert result.returncode == 0, f"install failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def _deployed(org, connection: str, timeout: float = 20) -> Node:
+    def ready():
+        node = Node.objects.filter(organization=org).first()
+        return node if node and node.state == "Deployed" else None
+
+    node = wait_for(ready, timeout=timeout, message="the node to become Deployed")
+    assert node.connection == connection
+    return node
+
+
+def _run_echo(node: Node) -> bytes:
+    client = docker_client(node)
+    try:
+        import_busybox(client)
+        return client.containers.run(
+            "local/busybox:lab", ["echo", "hello from the node"], remove=True
+        )
+    finally:
+        client.close()
+
+
+def test_byoh_direct_node_is_deployed_and_runs_containers(control_plane, lab_hosts):
+    org, auth = _org_with_key()
+    host = lab_hosts(1)[0]
+    command = _install_command(control_plane, auth, org.name)
+    started = time.monotonic()
+    _install(host, command)
+    node = _deployed(org, "direct", timeout=20 - (time.monotonic() - started))
+    assert node.public_ip == host.address and node.hostname == host.name
+    assert node.docker_version and node.agent_version
+    assert _run_echo(node) == b"hello from the node\n"
+    client = docker_client(node)
+    assert client.containers.list(all=True) == []  # the echo container was removed
+    client.close()
+    listed = requests.get(
+        f"{control_plane.url}/api/infra/v1/{org.name}/node/",
+        headers={"Authorization": auth},
+        timeout=10,
+    ).json()["objects"]
+    assert [(n["uuid"], n["state"], n["connection"]) for n in listed] == [
+        (str(node.uuid), "Deployed", "direct")
+    ]
+    # Re-running the install on a registered host is safe: same node, still Deployed.
+    _install(host, command)
+    assert Node.objects.filter(organization=org).count() == 1
+
+
+def test_firewalled_node_works_through_the_tunnel(control_plane, lab_hosts):
+    org, auth = _org_with_key()
+    host = lab_hosts(1, firewall_2375=True)[0]
+    _install(host, _install_command(control_plane, auth, org.name))
+    node = _deployed(org, "tunnel", timeout=30)
+    assert _run_echo(node) == b"hello from the node\n"
+    client = docker_client(node)
+    try:
+        container = client.containers.run(
+            "local/busybox:lab",
+            ["sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.3; done"],
+            detach=True,
+        )
+        lines = []
+        for chunk in container.logs(stream=True, follow=True):
+            lines += chunk.decode().split()
+            if len(lines) >= 3:
+                break
+        assert lines == ["line1", "line2", "line3"]
+        container.wait(timeout=10)
+        container.remove()
+    finally:
+        client.close()
+
+
+def test_daemon_refuses_clients_without_the_organizations_certificate(
+    control_plane, lab_hosts, tmp_path
+):
+    org, auth = _org_with_key()
+    host = lab_hosts(1)[0]
+    _install(host, _install_command(control_plane, auth, org.name))
+    node = _deployed(org, "direct")
+    # A client whose certificate comes from another CA (as another organization's would).
+    other = write_tls_files(tmp_path, server_ips=[host.address])
+    stranger = other.docker_client(f"https://{host.address}:2375")
+    with pytest.raises((requests.exceptions.SSLError, docker.errors.DockerException)):
+        stranger.ping()
+    # No client certificate at all.
+    bare = requests.Session()
+    bare.trust_env = False
+    with pytest.raises(requests.exceptions.SSLError):
+        bare.get(f"https://{host.address}:2375/_ping", verify=False, timeout=5)  # noqa: S501
+    assert docker_client(node).ping() is True
+
+
+def test_used_token_is_refused_by_registration(control_plane, lab_hosts):
+    org, auth = _org_with_key()
+    first, second = lab_hosts(2)
+    command = _install_command(control_plane, auth, org.name)
+    _install(first, command)
+    result = second.run(["sh", "-c", command], check=False, timeout=60)
+    assert result.returncode != 0
+    assert "already used" in result.stdout + result.stderr
+    assert Node.objects.filter(organization=org).count() == 1
+
+
+def test_killed_agent_and_daemon_make_the_node_unreachable_until_restarted(
+    control_plane, lab_hosts
+):
+    org, auth = _org_with_key()
+    host = lab_hosts(1)[0]
+    command = _install_command(control_plane, auth, org.name)
+    _install(host, command)
+    node = _deployed(org, "direct")
+    host.run(
+        "for f in supervise agent dockerd; do kill -9 $(cat /run/dockercloud/$f.pid); done",
+        timeout=10,
+    )
+    killed = time.monotonic()
+    wait_for(
+        lambda: Node.objects.get(pk=node.pk).state == "Unreachable",
+        timeout=HEARTBEAT * 3 + 4,
+        message="Unreachable after 3 missed heartbeats",
+    )
+    assert time.monotonic() - killed >= HEARTBEAT * 2  # not before the heartbeats were missed
+    _install(host, command)  # the documented way to restart the agent by hand
+    wait_for(
+        lambda: Node.objects.get(pk=node.pk).state == "Deployed",
+        timeout=20,
+        message="Deployed again after the restart",
+    )
+    assert Node.objects.filter(organization=org).count() == 1
