@@ -18,7 +18,7 @@ RESERVED = frozenset(
         # our own routes and obvious impersonations
         "root", "system", "dockercloud", "install", "static", "media", "ws",
         "healthz", "login", "logout", "signup", "orgs", "org", "user", "users", "me",
-        "settings", "account", "accounts", "invitations", "credentials", "schema", "docs",
+        "settings", "account", "accounts", "invitations", "credentials", "schema", "docs", "new",
     }
 )  # fmt: skip
 

@@ -1,0 +1,284 @@
+"""Commands from the control plane; each runs in a worker thread and answers a result."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+import zipfile
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
+
+from . import __version__
+from .dockerapi import DockerError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .agent import Agent
+
+log = logging.getLogger("dockercloud.commands")
+
+MAX_OUTPUT = 64 * 1024
+MAX_PYZ = 64 * 1024 * 1024
+UPGRADE_TIMEOUT = 1800
+
+
+class CommandError(Exception):
+    def __init__(self, message: str, output: str = "", data: Optional[Dict[str, Any]] = None):
+        super().__init__(message)
+        self.output = output
+        self.data = data or {}
+
+
+class Outcome:
+    def __init__(
+        self,
+        output: str = "",
+        data: Optional[Dict[str, Any]] = None,
+        after: Optional[Callable[[], None]] = None,
+    ) -> None:
+        self.output = output
+        self.data = data or {}
+        self.after = after  # runs once the result has been sent (re-exec, exit)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_OUTPUT else "...\n" + text[-MAX_OUTPUT:]
+
+
+class CommandRunner:
+    # Commands that change the node must not overlap.
+    EXCLUSIVE = {"upgrade_docker", "upgrade_agent", "deregister"}
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self._exclusive = threading.Lock()
+        self.handlers: Dict[str, Callable[[Dict[str, Any]], Outcome]] = {
+            "ping": self.ping,
+            "upgrade_docker": self.upgrade_docker,
+            "upgrade_agent": self.upgrade_agent,
+            "deregister": self.deregister,
+        }
+
+    # --- dispatch ------------------------------------------------------------------------
+    def handle(self, message: Dict[str, Any]) -> None:
+        cid = message.get("id")
+        if not isinstance(cid, str) or not cid:
+            log.warning("command without an id ignored: name=%r", message.get("name"))
+            return
+        name = message.get("name")
+        args = message.get("args")
+        if args is None:
+            args = {}
+        if not isinstance(name, str) or not name:
+            self.send_result(cid, False, error="malformed command: 'name' must be a string")
+            return
+        if not isinstance(args, dict):
+            self.send_result(cid, False, error="malformed command: 'args' must be an object")
+            return
+        handler = self.handlers.get(name)
+        if handler is None:
+            self.send_result(cid, False, error="unknown command %r" % name)
+            return
+        thread = threading.Thread(
+            target=self._run, args=(cid, name, handler, args), name="cmd-%s" % name, daemon=True
+        )
+        thread.start()
+
+    def _run(self, cid: str, name: str, handler: Callable, args: Dict[str, Any]) -> None:
+        exclusive = name in self.EXCLUSIVE
+        if exclusive and not self._exclusive.acquire(blocking=False):
+            self.send_result(cid, False, error="another upgrade or deregistration is running")
+            return
+        started = time.monotonic()
+        log.info("command %s (%s) started", name, cid)
+        try:
+            try:
+                outcome = handler(args)
+            except CommandError as exc:
+                log.warning("command %s (%s) failed: %s", name, cid, exc)
+                self.send_result(cid, False, exc.output, str(exc), exc.data)
+                return
+            except Exception as exc:
+                log.exception("command %s (%s) crashed", name, cid)
+                self.send_result(cid, False, error="%s: %s" % (type(exc).__name__, exc))
+                return
+            log.info("command %s (%s) done in %.1fs", name, cid, time.monotonic() - started)
+            self.send_result(cid, True, outcome.output, "", outcome.data)
+            if outcome.after is not None:
+                outcome.after()
+        finally:
+            if exclusive:
+                self._exclusive.release()
+
+    def send_result(
+        self,
+        cid: str,
+        ok: bool,
+        output: str = "",
+        error: str = "",
+        data: Optional[Dict[str, Any]] = None,
+        wait: float = 60.0,
+    ) -> bool:
+        message = {
+            "type": "result",
+            "id": cid,
+            "ok": ok,
+            "output": _clip(output),
+            "error": error,
+            "data": data or {},
+        }
+        deadline = time.monotonic() + wait
+        while True:
+            if self.agent.channel.send(message):
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.agent.channel.stopped.is_set():
+                log.warning("result of %s lost: no control channel", cid)
+                return False
+            # the channel is down: wait for a reconnection, then try again
+            self.agent.channel.connected.wait(min(remaining, 5))
+            if not self.agent.channel.connected.is_set():
+                time.sleep(min(0.2, max(remaining, 0)))
+
+    # --- commands ------------------------------------------------------------------------
+    def ping(self, args: Dict[str, Any]) -> Outcome:
+        return Outcome("pong", {"time": time.time(), "agent_version": __version__})
+
+    def upgrade_docker(self, args: Dict[str, Any]) -> Outcome:
+        agent = self.agent
+        command = agent.config.upgrade_docker_command
+        if not command:
+            raise CommandError("no upgrade_docker_command in the agent configuration")
+        docker = agent.docker
+        before: List[str] = []
+        if docker.ping():
+            try:
+                before = docker.running_container_ids()
+            except DockerError as exc:
+                log.warning("could not list running containers before the upgrade: %s", exc)
+        log.info("upgrade_docker: running %r", command)
+        try:
+            proc = subprocess.run(
+                ["sh", "-c", command],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                timeout=UPGRADE_TIMEOUT,
+            )
+        except subprocess.TimeoutExpired as exc:
+            out = (exc.output or b"").decode("utf-8", "replace")
+            raise CommandError(
+                "upgrade command timed out after %ds" % UPGRADE_TIMEOUT, out
+            ) from None
+        output = proc.stdout.decode("utf-8", "replace")
+        if proc.returncode != 0:
+            raise CommandError("upgrade command exited with status %d" % proc.returncode, output)
+        if not agent.dockerd.restart(ping_timeout=90):
+            raise CommandError("dockerd did not answer after the restart (see dockerd.log)", output)
+        try:
+            version = str(docker.version().get("Version") or "")
+        except DockerError as exc:
+            raise CommandError("reading the daemon version failed: %s" % exc, output) from None
+        agent.docker_version = version or agent.docker_version
+        restarted, failed = self._start_again(before)
+        data = {"docker_version": version, "restarted_containers": restarted}
+        if failed:
+            raise CommandError("containers not running again: %s" % "; ".join(failed), output, data)
+        return Outcome(output, data)
+
+    def _start_again(self, ids: List[str]):
+        docker = self.agent.docker
+        restarted: List[str] = []
+        failed: List[str] = []
+        for cid in ids:
+            try:
+                if docker.inspect_container(cid).get("State", {}).get("Running"):
+                    continue
+                docker.start_container(cid)
+                restarted.append(cid)
+            except DockerError as exc:
+                try:  # a restart policy may have started it meanwhile
+                    if docker.inspect_container(cid).get("State", {}).get("Running"):
+                        continue
+                except DockerError:
+                    pass
+                failed.append("%s: %s" % (cid[:12], exc))
+        return restarted, failed
+
+    def upgrade_agent(self, args: Dict[str, Any]) -> Outcome:
+        url = args.get("url")
+        digest = str(args.get("sha256") or "").lower()
+        if not isinstance(url, str) or not url:
+            raise CommandError("upgrade_agent needs args.url")
+        if not re.match(r"^[0-9a-f]{64}$", digest):
+            raise CommandError("upgrade_agent needs args.sha256 (64 hex digits)")
+        agent = self.agent
+        url = urllib.parse.urljoin(agent.config.server + "/", url)
+        target = agent.pyz_path()
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        tmp = "%s.download.%d" % (target, os.getpid())
+        try:
+            got = self._download(url, tmp)
+            if got != digest:
+                raise CommandError("sha256 mismatch: expected %s, got %s" % (digest, got))
+            if not zipfile.is_zipfile(tmp):
+                raise CommandError("the download is not a zipapp")
+            try:
+                check = subprocess.run(
+                    [sys.executable, tmp, "version"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    timeout=60,
+                )
+            except (OSError, subprocess.SubprocessError) as exc:
+                raise CommandError("the new agent does not run: %s" % exc) from None
+            new_version = check.stdout.decode("utf-8", "replace").strip()
+            if check.returncode != 0:
+                raise CommandError("the new agent does not run", new_version)
+            os.chmod(tmp, 0o755)
+            os.replace(tmp, target)  # atomic: the path always holds a complete agent
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        log.info("agent replaced by %s (%s); re-executing", new_version, digest[:12])
+        return Outcome(
+            "agent %s installed at %s; restarting" % (new_version, target),
+            {"agent_version": new_version, "previous_version": __version__},
+            after=lambda: agent.reexec(target),
+        )
+
+    @staticmethod
+    def _download(url: str, dest: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise CommandError("refusing to download from %r" % url)
+        sha = hashlib.sha256()
+        total = 0
+        req = urllib.request.Request(url, headers={"User-Agent": "dockercloud-agent"})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp, open(dest, "wb") as out:
+                while True:
+                    block = resp.read(65536)
+                    if not block:
+                        break
+                    total += len(block)
+                    if total > MAX_PYZ:
+                        raise CommandError("download larger than %d bytes" % MAX_PYZ)
+                    sha.update(block)
+                    out.write(block)
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as exc:  # URLError and HTTPError are OSErrors
+            raise CommandError("download of %s failed: %s" % (url, exc)) from None
+        return sha.hexdigest()
+
+    def deregister(self, args: Dict[str, Any]) -> Outcome:
+        return Outcome(
+            "deregistering: stopping dockerd and removing credentials", after=self.agent.deregister
+        )

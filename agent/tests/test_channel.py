@@ -1,0 +1,130 @@
+"""The control channel against a real websockets server (no dockerd: it reports it down)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from conftest import wait_until
+
+from dockercloud_agent import EXIT_FINAL, __version__
+from dockercloud_agent.agent import Agent
+from dockercloud_agent.config import Config, Paths
+
+
+@pytest.fixture
+def agent_for(short_tmp):
+    started = []
+
+    def make(cp, **extra) -> Agent:
+        paths = Paths(short_tmp)
+        paths.ensure_dirs()
+        data = {
+            "server": cp.http_url,
+            "ws_url": cp.ws_url,
+            "node_uuid": cp.node_uuid,
+            "secret": cp.secret,
+            "heartbeat_interval": 15,
+        }
+        data.update(extra)
+        Config(data).save(paths)
+        agent = Agent(paths, Config.load(paths))
+        agent.start_heartbeats()
+        thread = threading.Thread(target=agent.channel.run, daemon=True)
+        thread.start()
+        started.append((agent, thread))
+        return agent
+
+    yield make
+    for agent, thread in started:
+        agent.stop()
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+
+
+def is_type(kind):
+    return lambda m: m.get("type") == kind
+
+
+def test_hello_heartbeats_commands_and_bad_messages(control_plane, agent_for):
+    cp = control_plane
+    agent = agent_for(cp)
+    hello = cp.wait_for(is_type("hello"), what="hello")
+    assert cp.auth_headers[0] == "Agent %s:%s" % (cp.node_uuid, cp.secret)
+    assert hello["node_uuid"] == cp.node_uuid and hello["agent_version"] == __version__
+    assert {"hostname", "os", "cpus", "memory_mb", "addresses"} <= set(hello["facts"])
+    beat = cp.wait_for(is_type("heartbeat"), what="first heartbeat")  # right after hello
+    assert beat["dockerd_running"] is False
+    assert beat["containers"] == {"running": 0, "total": 0}
+    assert abs(beat["time"] - time.time()) < 5 and len(beat["load"]) == 3
+    assert set(beat["memory"]) == {"total_mb", "available_mb"}
+    assert set(beat["disk"]) == {"total_gb", "free_gb"}
+
+    result = cp.command("ping")
+    assert result["ok"] is True and abs(result["data"]["time"] - time.time()) < 5
+    assert set(result) == {"type", "id", "ok", "output", "error", "data"}
+
+    result = cp.command("format_disk")
+    assert result["ok"] is False and "unknown command 'format_disk'" in result["error"]
+
+    after = cp.mark()
+    cp.send("this is not json")
+    cp.send([1, 2, 3])
+    cp.send({"type": "command", "name": "ping"})  # no id: a logged warning only
+    cp.send({"type": "command", "id": "m1", "args": {}})
+    cp.send({"type": "command", "id": "m2", "name": "ping", "args": "nope"})
+    cp.send({"type": "mystery", "id": "m3"})
+    cp.send({"type": "ack", "seq": 12})
+    for rid in ("m1", "m2", "m3"):
+        bad = cp.wait_for(lambda m, r=rid: m.get("id") == r, after=after, what="error " + rid)
+        assert bad["type"] == "result" and bad["ok"] is False and bad["error"]
+    # no dockerd here: a tunnel request ends with an error
+    cp.send({"type": "tunnel_request", "id": "t1", "method": "GET", "path": "/_ping"})
+    end = cp.wait_for(lambda m: m.get("id") == "t1", what="tunnel_end")
+    assert end["type"] == "tunnel_end" and "docker socket" in end["error"]
+    assert cp.command("ping")["ok"]  # still alive after all that
+
+    # the server changes the heartbeat interval
+    cp.send({"type": "config", "heartbeat_interval": 1})
+    mark = cp.mark()
+    cp.wait_for(is_type("heartbeat"), timeout=3, after=mark, what="heartbeat at 1s")
+    mark = cp.mark()
+    cp.wait_for(is_type("heartbeat"), timeout=3, after=mark, what="second heartbeat at 1s")
+    assert Config.load(agent.paths).heartbeat_interval == 1
+    assert cp.connections == 1
+
+
+def test_reconnects_after_the_server_drops_the_connection(control_plane, agent_for):
+    cp = control_plane
+    agent_for(cp)
+    cp.wait_for(is_type("hello"), what="first hello")
+    mark = cp.mark()
+    dropped = time.monotonic()
+    cp.drop()
+    hello = cp.wait_for(is_type("hello"), timeout=10, after=mark, what="hello after the drop")
+    assert hello["node_uuid"] == cp.node_uuid
+    assert time.monotonic() - dropped < 5  # backoff starts at 1 s (+ jitter)
+    assert cp.connections == 2
+    assert cp.command("ping")["ok"]
+
+
+def test_refused_then_accepted(control_plane, agent_for):
+    cp = control_plane
+    cp.reject = True
+    agent = agent_for(cp)
+    cp.wait_condition(lambda: cp.rejected >= 1, 10, "a refused handshake")
+    wait_until(lambda: "401" in agent.channel.last_error, 5, "the agent to see the 401")
+    cp.reject = False
+    cp.wait_for(is_type("hello"), timeout=10, what="hello after the refusal")
+
+
+def test_close_deregistered_stops_the_agent(control_plane, agent_for):
+    cp = control_plane
+    agent = agent_for(cp)
+    cp.wait_for(is_type("hello"), what="hello")
+    cp.send({"type": "close", "reason": "maintenance"})  # logged, keeps going
+    assert cp.command("ping")["ok"]
+    cp.send({"type": "close", "reason": "deregistered"})
+    wait_until(agent.channel.stopped.is_set, 5, "the agent to stop")
+    assert agent.exit_code == EXIT_FINAL
