@@ -112,3 +112,58 @@ class RegistrationToken(models.Model):
 
     def __str__(self) -> str:
         return f"registration token {self.uuid}"
+
+
+class ActionState(models.TextChoices):
+    PENDING = "Pending"
+    IN_PROGRESS = "In progress"
+    CANCELING = "Canceling"
+    CANCELED = "Canceled"
+    SUCCESS = "Success"
+    FAILED = "Failed"
+
+
+FINAL_ACTION_STATES = (ActionState.SUCCESS, ActionState.FAILED, ActionState.CANCELED)
+
+
+class Action(models.Model):
+    """A durable record of a long operation the user can follow (Docker Cloud's Action).
+
+    Transitions: Pending -> In progress -> Success | Failed; Pending/In progress -> Canceling
+    -> Canceled. Log lines are appended as the work goes; `end_date` is set on a final state.
+    """
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="actions")
+    action = models.CharField(max_length=100, help_text='e.g. "Node Deploy"')
+    object_uri = models.CharField(max_length=255, blank=True)
+    object_uuid = models.UUIDField(null=True, blank=True, db_index=True)
+    method = models.CharField(max_length=10, blank=True)
+    path = models.CharField(max_length=255, blank=True)
+    body = models.TextField(blank=True)
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    user_name = models.CharField(max_length=150, blank=True)
+    user_agent = models.CharField(max_length=255, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    state = models.CharField(
+        max_length=12, choices=ActionState.choices, default=ActionState.PENDING, db_index=True
+    )
+    is_user_action = models.BooleanField(default=True)
+    can_be_canceled = models.BooleanField(default=False)
+    logs = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    start_date = models.DateTimeField(null=True, blank=True)
+    end_date = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} ({self.state})"
+
+    @property
+    def can_be_retried(self) -> bool:
+        return self.state in FINAL_ACTION_STATES
