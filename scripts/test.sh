@@ -3,7 +3,7 @@
 # smoke run on the embedded default (SQLite). Extra pytest arguments come from $PYTEST_ARGS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=.venv/bin/python
+PY="$PWD/.venv/bin/python"
 
 $PY scripts/testenv.py packages
 trap '$PY scripts/testenv.py down' EXIT
@@ -31,6 +31,9 @@ run_pytest() {
 echo "== suite on PostgreSQL + Redis"
 # shellcheck disable=SC2086 (PYTEST_ARGS is a list of words on purpose)
 run_pytest -n "${DC_TEST_WORKERS:-2}" ${PYTEST_ARGS:-}
+
+echo "== the node agent's own suite (its own rootdir: no Django)"
+(cd agent && run_pytest -q -p no:cacheprovider -n "${DC_TEST_WORKERS:-2}")
 
 echo "== smoke on the embedded default (SQLite, in-memory broker and channel layer)"
 smoke_var=$(mktemp -d)
