@@ -25,15 +25,21 @@ ALL_INTERFACES = "0.0.0.0"  # noqa: S104 (lab hosts reach the server at the lab 
 HEARTBEAT = 2  # seconds; 3 missed heartbeats make a node Unreachable
 
 
-def wait_for(condition, *, timeout: float, interval: float = 0.2, message: str = "condition"):
-    """Poll `condition` until it returns a truthy value; fail with `message` at the deadline."""
+def wait_for(
+    condition, *, timeout: float, interval: float = 0.2, message: str = "condition", seen=None
+):
+    """Poll `condition` until it returns a truthy value; fail with `message` at the deadline.
+
+    `seen`, if given, describes the state at the deadline for the failure message.
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {message}")
+            detail = f" ({seen()})" if seen else ""
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {message}{detail}")
         time.sleep(interval)
 
 
@@ -114,6 +120,9 @@ def control_plane(transactional_db, settings, tmp_path):
         wait_for(healthy, timeout=30, message="the control plane's /healthz")
         yield cp
     finally:
+        # Shown by pytest only when the test fails: what the server saw.
+        print("---- control plane log (last 60 lines) ----")
+        print("\n".join(cp.log_text().splitlines()[-60:]))
         process.terminate()
         try:
             process.wait(15)

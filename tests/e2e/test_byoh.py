@@ -45,12 +45,20 @@ def _install(host, command: str):
     return result
 
 
-def _deployed(org, connection: str, timeout: float = 20) -> Node:
+def _deployed(org, connection: str, timeout: float = 20, host=None) -> Node:
     def ready():
         node = Node.objects.filter(organization=org).first()
         return node if node and node.state == "Deployed" else None
 
-    node = wait_for(ready, timeout=timeout, message="the node to become Deployed")
+    def seen():
+        node = Node.objects.filter(organization=org).first()
+        text = f"state={node.state} connection={node.connection!r}" if node else "no node"
+        if host is not None:
+            log = host.run("tail -n 30 /var/log/dockercloud/agent.log", check=False).stdout
+            text += f"; agent log:\n{log}"
+        return text
+
+    node = wait_for(ready, timeout=timeout, message="the node to become Deployed", seen=seen)
     assert node.connection == connection
     return node
 
@@ -72,7 +80,7 @@ def test_byoh_direct_node_is_deployed_and_runs_containers(control_plane, lab_hos
     command = _install_command(control_plane, auth, org.name)
     started = time.monotonic()
     _install(host, command)
-    node = _deployed(org, "direct", timeout=20 - (time.monotonic() - started))
+    node = _deployed(org, "direct", timeout=20 - (time.monotonic() - started), host=host)
     assert node.public_ip == host.address and node.hostname == host.name
     assert node.docker_version and node.agent_version
     assert _run_echo(node) == b"hello from the node\n"
@@ -96,7 +104,7 @@ def test_firewalled_node_works_through_the_tunnel(control_plane, lab_hosts):
     org, auth = _org_with_key()
     host = lab_hosts(1, firewall_2375=True)[0]
     _install(host, _install_command(control_plane, auth, org.name))
-    node = _deployed(org, "tunnel", timeout=30)
+    node = _deployed(org, "tunnel", timeout=30, host=host)
     assert _run_echo(node) == b"hello from the node\n"
     client = docker_client(node)
     try:
@@ -123,7 +131,7 @@ def test_daemon_refuses_clients_without_the_organizations_certificate(
     org, auth = _org_with_key()
     host = lab_hosts(1)[0]
     _install(host, _install_command(control_plane, auth, org.name))
-    node = _deployed(org, "direct")
+    node = _deployed(org, "direct", host=host)
     # A client whose certificate comes from another CA (as another organization's would).
     other = write_tls_files(tmp_path, server_ips=[host.address])
     stranger = other.docker_client(f"https://{host.address}:2375")
@@ -155,7 +163,7 @@ def test_killed_agent_and_daemon_make_the_node_unreachable_until_restarted(
     host = lab_hosts(1)[0]
     command = _install_command(control_plane, auth, org.name)
     _install(host, command)
-    node = _deployed(org, "direct")
+    node = _deployed(org, "direct", host=host)
     host.run(
         "for f in supervise agent dockerd; do kill -9 $(cat /run/dockercloud/$f.pid); done",
         timeout=10,
