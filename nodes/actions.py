@@ -1,5 +1,6 @@
 """Writes on Actions: create, start, log, finish. Conditional updates, safe from any worker."""
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat
@@ -73,3 +74,18 @@ def action_finish(*, action_id: int, success: bool, error: str = "") -> bool:
             .exclude(state__in=FINAL_ACTION_STATES)
             .update(state=state, end_date=now, error=error[:MAX_LINE])
         )
+
+
+def action_cancel(*, action_id: int) -> Action:
+    """Pending -> Canceled; In progress -> Canceling when the work can stop; else a 400."""
+    now = timezone.now()
+    Action.objects.filter(pk=action_id, state=ActionState.PENDING).update(
+        state=ActionState.CANCELED, end_date=now
+    )
+    Action.objects.filter(pk=action_id, state=ActionState.IN_PROGRESS, can_be_canceled=True).update(
+        state=ActionState.CANCELING
+    )
+    action = Action.objects.get(pk=action_id)
+    if action.state not in (ActionState.CANCELED, ActionState.CANCELING):
+        raise ValidationError({"state": [f"An action in state {action.state} cannot be canceled."]})
+    return action

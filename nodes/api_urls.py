@@ -1,17 +1,47 @@
-"""Docker Cloud API v1 routes: the namespace segment is optional on node and token."""
+"""Docker Cloud API v1 routes. The namespace segment is optional on node, token and the service
+stub; the namespaced copies are left out of the OpenAPI schema (same operations)."""
 
 from django.urls import path
 
-from .api import NodeViewSet, TokenViewSet
+from .api.actions import ActionViewSet
+from .api.nodes import NodeViewSet, TokenViewSet
+from .api.stubs import ServiceStubViewSet
 
-node_list = NodeViewSet.as_view({"get": "list"})
-node_detail = NodeViewSet.as_view({"get": "retrieve", "delete": "destroy"})
-token = TokenViewSet.as_view({"post": "create"})
 
-urlpatterns = []
-for prefix in ("api/infra/v1/", "api/infra/v1/<str:ns>/"):
-    urlpatterns += [
-        path(f"{prefix}node/", node_list),
-        path(f"{prefix}node/<uuid:uuid>/", node_detail),
-        path(f"{prefix}token/", token),
+def _unlisted(viewset):
+    return type(f"Namespaced{viewset.__name__}", (viewset,), {"schema": None})
+
+
+def _routes(prefix: str, node, token, service) -> list:
+    return [
+        path(f"api/infra/v1/{prefix}node/", node.as_view({"get": "list"})),
+        path(
+            f"api/infra/v1/{prefix}node/<uuid:uuid>/",
+            node.as_view({"get": "retrieve", "patch": "partial_update", "delete": "destroy"}),
+        ),
+        path(
+            f"api/infra/v1/{prefix}node/<uuid:uuid>/docker-upgrade/",
+            node.as_view({"post": "docker_upgrade"}),
+        ),
+        path(
+            f"api/infra/v1/{prefix}node/<uuid:uuid>/health-check/",
+            node.as_view({"post": "health_check"}),
+        ),
+        path(f"api/infra/v1/{prefix}token/", token.as_view({"post": "create"})),
+        path(f"api/app/v1/{prefix}service/", service.as_view({"get": "list"})),
     ]
+
+
+urlpatterns = [
+    path("api/audit/v1/action/", ActionViewSet.as_view({"get": "list"})),
+    path("api/audit/v1/action/<uuid:uuid>/", ActionViewSet.as_view({"get": "retrieve"})),
+    path("api/audit/v1/action/<uuid:uuid>/cancel/", ActionViewSet.as_view({"post": "cancel"})),
+    path("api/audit/v1/action/<uuid:uuid>/retry/", ActionViewSet.as_view({"post": "retry"})),
+    *_routes("", NodeViewSet, TokenViewSet, ServiceStubViewSet),
+    *_routes(
+        "<str:ns>/",
+        _unlisted(NodeViewSet),
+        _unlisted(TokenViewSet),
+        _unlisted(ServiceStubViewSet),
+    ),
+]

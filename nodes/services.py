@@ -220,6 +220,22 @@ def node_set_reached(*, node_id: int, connection: str) -> bool:
     return bool(changed)
 
 
+def node_set_unreachable(*, node_id: int) -> bool:
+    return bool(
+        Node.objects.filter(pk=node_id, state__in=[NodeState.DEPLOYED, NodeState.UPGRADING]).update(
+            state=NodeState.UNREACHABLE
+        )
+    )
+
+
+def node_upgrade_done(*, node_id: int, docker_version: str | None) -> None:
+    """Upgrading -> Deployed, with the version the daemon reports (kept if unknown)."""
+    fields = {"state": NodeState.DEPLOYED}
+    if docker_version:
+        fields["docker_version"] = docker_version[:64]
+    Node.objects.filter(pk=node_id, state=NodeState.UPGRADING).update(**fields)
+
+
 def nodes_sweep_unreachable() -> list[int]:
     """Flip Deployed nodes whose heartbeats stopped to Unreachable; return the ids flipped."""
     now = timezone.now()
@@ -234,17 +250,6 @@ def nodes_sweep_unreachable() -> list[int]:
         ):
             flipped.append(pk)
     return flipped
-
-
-def node_terminate_byo(*, actor: Actor, node: Node) -> None:
-    """A BYO node ends by deregistering: the agent stops, its secret is revoked."""
-    from .agent_rpc import AgentUnavailable, agent_command
-
-    try:
-        agent_command(node.uuid, "deregister", timeout=15)
-    except AgentUnavailable:
-        pass  # the agent is gone already; revoking its secret keeps it out for good
-    node_forget_agent(actor=actor, node=node)
 
 
 @transaction.atomic

@@ -4,12 +4,16 @@ import logging
 
 from celery import shared_task
 
-from . import selectors, services
-from .docker_client import direct_client, tunnel_client
+from accounts.audit import SYSTEM
+
+from . import actions, selectors, services
+from .agent_rpc import AgentUnavailable, agent_command
+from .docker_client import direct_client, docker_client, tunnel_client
 from .models import Connection, NodeState
 
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT = 4
+UPGRADE_TIMEOUT = 900
 
 
 def _answers(make_client, node) -> bool:
@@ -46,3 +50,86 @@ def sweep_unreachable() -> None:
     flipped = services.nodes_sweep_unreachable()
     if flipped:
         log.info("nodes unreachable (missed heartbeats): %s", flipped)
+
+
+def _action_run(action_id: int, work) -> None:
+    """Start the action, run `work(log)`, and finish it; a raised error fails it with its text."""
+    if not actions.action_start(action_id=action_id):
+        return  # canceled or already run by another worker
+
+    def log(line: str) -> None:
+        actions.action_log(action_id=action_id, line=line)
+
+    try:
+        work(log)
+    except TaskFailure as exc:
+        log(str(exc))
+        actions.action_finish(action_id=action_id, success=False, error=str(exc))
+        return
+    actions.action_finish(action_id=action_id, success=True)
+
+
+class TaskFailure(Exception):
+    """A clear, user-facing reason an action failed."""
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def upgrade_docker(node_id: int, action_id: int) -> None:
+    node = selectors.node_by_id(node_id=node_id)
+    if node is None:
+        actions.action_finish(action_id=action_id, success=False, error="the node is gone")
+        return
+
+    def work(log):
+        log(f"Upgrading Docker on {node} (now {node.docker_version or 'unknown'})")
+        try:
+            result = agent_command(node.uuid, "upgrade_docker", timeout=UPGRADE_TIMEOUT)
+        except AgentUnavailable as exc:
+            services.node_upgrade_done(node_id=node.pk, docker_version=None)
+            raise TaskFailure(f"The node's agent is not answering: {exc}") from None
+        for line in (result.get("output") or "").splitlines():
+            log(line)
+        version = (result.get("data") or {}).get("docker_version")
+        services.node_upgrade_done(node_id=node.pk, docker_version=version)
+        if not result.get("ok"):
+            raise TaskFailure(f"Docker upgrade failed: {result.get('error') or 'no reason given'}")
+        log(f"Docker {version} is running")
+
+    _action_run(action_id, work)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def health_check(node_id: int, action_id: int) -> None:
+    node = selectors.node_by_id(node_id=node_id)
+    if node is None:
+        actions.action_finish(action_id=action_id, success=False, error="the node is gone")
+        return
+
+    def work(log):
+        if _answers(docker_client, node):
+            services.node_set_reached(node_id=node.pk, connection=node.connection or "direct")
+            log(f"The Docker daemon of {node} answered ({node.connection or 'direct'})")
+            return
+        services.node_set_unreachable(node_id=node.pk)
+        raise TaskFailure(f"The Docker daemon of {node} did not answer: the node is Unreachable")
+
+    _action_run(action_id, work)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def terminate_node(node_id: int, action_id: int) -> None:
+    node = selectors.node_by_id(node_id=node_id)
+    if node is None:
+        actions.action_finish(action_id=action_id, success=True)
+        return
+
+    def work(log):
+        try:
+            result = agent_command(node.uuid, "deregister", timeout=30)
+            log("The agent deregistered" if result.get("ok") else f"Agent: {result.get('error')}")
+        except AgentUnavailable:
+            log("The agent is not connected; its credentials are revoked")
+        services.node_forget_agent(actor=SYSTEM, node=node)
+        log(f"{node} is terminated")
+
+    _action_run(action_id, work)

@@ -1,0 +1,119 @@
+"""Actions: `/api/audit/v1/action/` (never namespaced in REST), with cancel and retry."""
+
+from django.http import Http404
+from rest_framework import permissions, serializers, status, viewsets
+from rest_framework.decorators import action as verb
+from rest_framework.response import Response
+
+from accounts.audit import Actor
+from accounts.permissions import access_for, request_api_key
+from core.dockercloud import rfc1123
+
+from .. import selectors
+from ..actions import action_cancel
+from ..lifecycle import action_retry
+from ..models import Action
+from .base import action_uri
+
+FILTERS = {
+    "uuid": "uuid",
+    "uuid__startswith": "uuid__startswith",
+    "state": "state",
+    "start_date__gte": "start_date__gte",
+    "start_date__lte": "start_date__lte",
+    "end_date__gte": "end_date__gte",
+    "end_date__lte": "end_date__lte",
+}
+
+
+def action_body(act: Action) -> dict:
+    return {
+        "uuid": str(act.uuid),
+        "resource_uri": action_uri(act),
+        "object": act.object_uri,
+        "action": act.action,
+        "method": act.method,
+        "path": act.path,
+        "body": act.body,
+        "user": act.user_name,
+        "user_agent": act.user_agent,
+        "ip": act.ip,
+        "location": "",
+        "state": act.state,
+        "start_date": rfc1123(act.start_date),
+        "end_date": rfc1123(act.end_date),
+        "is_user_action": act.is_user_action,
+        "can_be_canceled": act.can_be_canceled and act.state in ("Pending", "In progress"),
+        "can_be_retried": act.can_be_retried,
+        "logs": act.logs,
+    }
+
+
+class ActionSerializer(serializers.Serializer):
+    uuid = serializers.UUIDField()
+    resource_uri = serializers.CharField()
+    object = serializers.CharField()
+    action = serializers.CharField()
+    state = serializers.CharField()
+    logs = serializers.CharField()
+
+
+class ActionViewSet(viewsets.GenericViewSet):
+    """Actions of every organization the caller can see (an API key may narrow that)."""
+
+    serializer_class = ActionSerializer
+    permission_classes = [permissions.IsAuthenticated]
+    lookup_field = "uuid"
+    lookup_value_converter = "uuid"
+
+    def _visible(self):
+        return selectors.actions_for_user(
+            user=self.request.user, api_key=request_api_key(self.request)
+        )
+
+    def _action(self, uuid) -> Action:
+        act = self._visible().filter(uuid=uuid).first()
+        if act is None:
+            raise Http404
+        return act
+
+    def list(self, request):
+        params = request.query_params
+        qs = self._visible().filter(
+            **{field: params[name] for name, field in FILTERS.items() if params.get(name)}
+        )
+        if params.get("object"):
+            related = params.get("include_related") == "true"
+            qs = qs.filter(object_uuid__in=selectors.object_uuids(params["object"], related))
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response([action_body(a) for a in page])
+
+    def retrieve(self, request, uuid=None):
+        return Response(action_body(self._action(uuid)))
+
+    def _check_write(self, act: Action) -> None:
+        access = access_for(
+            user=self.request.user,
+            organization=act.organization,
+            api_key=request_api_key(self.request),
+        )
+        if not access.can("change"):
+            self.permission_denied(self.request)
+
+    @verb(detail=True, methods=["post"])
+    def cancel(self, request, uuid=None):
+        act = self._action(uuid)
+        self._check_write(act)
+        act = action_cancel(action_id=act.pk)
+        return Response(action_body(act), status=status.HTTP_202_ACCEPTED)
+
+    @verb(detail=True, methods=["post"])
+    def retry(self, request, uuid=None):
+        act = self._action(uuid)
+        self._check_write(act)
+        new = action_retry(actor=Actor.from_request(request), action=act)
+        return Response(
+            action_body(new),
+            status=status.HTTP_202_ACCEPTED,
+            headers={"X-DockerCloud-Action-URI": action_uri(new)},
+        )

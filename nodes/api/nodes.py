@@ -1,0 +1,157 @@
+"""Nodes and BYO tokens: `/api/infra/v1/[<ns>/]node/` and `/api/infra/v1/[<ns>/]token/`."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from agentapi.views import install_command, public_base
+from core.api import StrictFieldsMixin
+from core.dockercloud import rfc1123
+
+from .. import lifecycle, selectors, services
+from ..models import Node
+from .base import INFRA, InfraViewSet, with_action
+
+
+def node_uri(node: Node) -> str:
+    return f"{INFRA}{node.organization.name}/node/{node.uuid}/"
+
+
+def node_body(node: Node) -> dict:
+    return {
+        "uuid": str(node.uuid),
+        "resource_uri": node_uri(node),
+        "state": node.state,
+        "external_fqdn": node.external_fqdn,
+        "nickname": node.nickname or node.external_fqdn,
+        "hostname": node.hostname,
+        "node_cluster": None,
+        "node_type": "/api/infra/v1/nodetype/byo/byo/",
+        "region": "/api/infra/v1/region/byo/byo/",
+        "availability_zone": None,
+        "public_ip": node.public_ip,
+        "private_ips": [{"name": "", "cidr": a} for a in node.addresses if a != node.public_ip],
+        "tunnel": "agent" if node.connection == "tunnel" else None,
+        "connection": node.connection or None,
+        "docker_version": node.docker_version,
+        "agent_version": node.agent_version,
+        "docker_execdriver": "native-0.2",
+        "docker_graphdriver": "overlay2",
+        "cpu": node.cpu,
+        "memory": node.memory,
+        "disk": node.disk,
+        "os": node.os,
+        "current_num_containers": node.current_num_containers,
+        "last_seen": rfc1123(node.last_seen),
+        "deployed_datetime": rfc1123(node.deployed_datetime),
+        "destroyed_datetime": rfc1123(node.destroyed_datetime),
+        "tags": node.tags,
+        "last_metric": node.last_metric,
+    }
+
+
+class NodeSerializer(serializers.Serializer):
+    """Docker Cloud's node object (read); writes take `nickname` and `tags`."""
+
+    uuid = serializers.UUIDField(read_only=True)
+    resource_uri = serializers.CharField(read_only=True)
+    state = serializers.CharField(read_only=True)
+    nickname = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    tags = serializers.ListField(child=serializers.DictField(), required=False)
+
+
+class NodeUpdateSerializer(StrictFieldsMixin, NodeSerializer):
+    pass
+
+
+NODE_FILTERS = {
+    "uuid": "uuid",
+    "uuid__startswith": "uuid__startswith",
+    "state": "state",
+    "docker_version": "docker_version",
+}
+
+
+class NodeViewSet(InfraViewSet):
+    serializer_class = NodeSerializer
+    lookup_field = "uuid"
+    lookup_value_converter = "uuid"
+    verb_map = {"destroy": "terminate", "docker_upgrade": "change", "health_check": "view"}
+
+    def _node(self, uuid) -> Node:
+        return selectors.node_get(organization=self.organization, uuid=uuid)
+
+    def list(self, request, ns=None):
+        nodes = selectors.nodes_list(organization=self.organization).select_related("organization")
+        filters = {
+            field: request.query_params[param]
+            for param, field in NODE_FILTERS.items()
+            if request.query_params.get(param)
+        }
+        if request.query_params.get("node_cluster"):
+            filters["pk__in"] = []  # BYO nodes only until node clusters exist
+        page = self.paginate_queryset(nodes.filter(**filters))
+        return self.get_paginated_response([node_body(n) for n in page])
+
+    def retrieve(self, request, ns=None, uuid=None):
+        return Response(node_body(self._node(uuid)))
+
+    @extend_schema(request=NodeUpdateSerializer)
+    def partial_update(self, request, ns=None, uuid=None):
+        node = self._node(uuid)
+        data = NodeUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        act = self.start_action("Node Update", object_uri=node_uri(node), object_uuid=node.uuid)
+        lifecycle.node_update(
+            actor=self.actor,
+            node=node,
+            action=act,
+            nickname=request.data.get("nickname"),
+            tags=request.data.get("tags"),
+        )
+        return with_action(node_body(node), act)
+
+    def destroy(self, request, ns=None, uuid=None):
+        node = self._node(uuid)
+        act = self.start_action("Node Terminate", object_uri=node_uri(node), object_uuid=node.uuid)
+        lifecycle.node_terminate(actor=self.actor, node=node, action=act)
+        return with_action(node_body(node), act)
+
+    @action(detail=True, methods=["post"], url_path="docker-upgrade")
+    def docker_upgrade(self, request, ns=None, uuid=None):
+        node = self._node(uuid)
+        act = self.start_action(
+            "Node Upgrade Docker", object_uri=node_uri(node), object_uuid=node.uuid
+        )
+        lifecycle.node_docker_upgrade(actor=self.actor, node=node, action=act)
+        return with_action(node_body(node), act)
+
+    @action(detail=True, methods=["post"], url_path="health-check")
+    def health_check(self, request, ns=None, uuid=None):
+        node = self._node(uuid)
+        act = self.start_action(
+            "Node Health Check", object_uri=node_uri(node), object_uuid=node.uuid
+        )
+        lifecycle.node_health_check(actor=self.actor, node=node, action=act)
+        return with_action(node_body(node), act)
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(read_only=True)
+    command = serializers.CharField(read_only=True)
+
+
+class TokenViewSet(InfraViewSet):
+    """POST: a single-use registration token and the one-line install command (BYO hosts)."""
+
+    serializer_class = TokenSerializer
+    verb_map = {"create": "change"}
+
+    def create(self, request, ns=None):
+        _, plaintext = services.registration_token_create(
+            actor=self.actor, organization=self.organization
+        )
+        base = public_base(request)
+        body = {"token": plaintext, "command": install_command(base, plaintext)}
+        return Response(body, status=status.HTTP_201_CREATED)

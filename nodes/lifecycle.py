@@ -1,0 +1,131 @@
+"""Node verbs of the Docker Cloud API: update, docker-upgrade, health-check, terminate.
+
+Each verb validates and records its Action in the request, then queues a task on commit; the
+task moves the Action through In progress to Success or Failed and the node to its next state.
+"""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from accounts.audit import Actor, audit_record
+
+from . import actions
+from .models import Action, Node, NodeState
+
+TAG_MAX = 50
+
+
+def clean_tags(value) -> list[dict]:
+    """`[{"name": str}]`, as Docker Cloud clients send (a write replaces the whole list)."""
+    if not isinstance(value, list):
+        raise ValidationError({"tags": ['Expected a list of {"name": ...} objects.']})
+    names = []
+    for item in value:
+        name = item.get("name") if isinstance(item, dict) else item
+        if not isinstance(name, str) or not name.strip() or len(name) > 100:
+            raise ValidationError({"tags": ["Each tag needs a name of 1 to 100 characters."]})
+        if name not in names:
+            names.append(name.strip())
+    if len(names) > TAG_MAX:
+        raise ValidationError({"tags": [f"At most {TAG_MAX} tags."]})
+    return [{"name": n} for n in names]
+
+
+@transaction.atomic
+def node_update(*, actor: Actor, node: Node, action: Action, nickname=None, tags=None) -> Node:
+    """Nickname and tags take effect at once; the Action is complete when this returns."""
+    fields = []
+    if nickname is not None:
+        if not isinstance(nickname, str) or len(nickname) > 255:
+            raise ValidationError({"nickname": ["Give a nickname of at most 255 characters."]})
+        node.nickname = nickname
+        fields.append("nickname")
+    if tags is not None:
+        node.tags = clean_tags(tags)
+        fields.append("tags")
+    if fields:
+        node.save(update_fields=fields)
+        audit_record(
+            actor=actor, action="node.update", organization=node.organization, obj=node,
+            data={"fields": fields},
+        )  # fmt: skip
+    actions.action_start(action_id=action.pk)
+    actions.action_finish(action_id=action.pk, success=True)
+    return node
+
+
+def _move(node: Node, allowed: tuple, to: str, verb: str) -> None:
+    if not Node.objects.filter(pk=node.pk, state__in=allowed).update(state=to):
+        current = Node.objects.filter(pk=node.pk).values_list("state", flat=True).first()
+        raise ValidationError(
+            {
+                "state": [
+                    f"Cannot {verb} a node in state {current}: it must be {' or '.join(allowed)}."
+                ]
+            }
+        )
+    node.state = to
+
+
+@transaction.atomic
+def node_docker_upgrade(*, actor: Actor, node: Node, action: Action) -> None:
+    from .tasks import upgrade_docker
+
+    _move(node, (NodeState.DEPLOYED,), NodeState.UPGRADING, "upgrade Docker on")
+    audit_record(
+        actor=actor, action="node.docker_upgrade", organization=node.organization, obj=node
+    )
+    transaction.on_commit(lambda: upgrade_docker.delay(node.pk, action.pk))
+
+
+@transaction.atomic
+def node_health_check(*, actor: Actor, node: Node, action: Action) -> None:
+    from .tasks import health_check
+
+    if node.state not in (NodeState.DEPLOYED, NodeState.UNREACHABLE):
+        raise ValidationError({"state": [f"Cannot check a node in state {node.state}."]})
+    transaction.on_commit(lambda: health_check.delay(node.pk, action.pk))
+
+
+@transaction.atomic
+def node_terminate(*, actor: Actor, node: Node, action: Action) -> None:
+    from .tasks import terminate_node
+
+    _move(
+        node,
+        (NodeState.DEPLOYING, NodeState.DEPLOYED, NodeState.UNREACHABLE, NodeState.UPGRADING),
+        NodeState.TERMINATING,
+        "terminate",
+    )
+    audit_record(actor=actor, action="node.terminate", organization=node.organization, obj=node)
+    transaction.on_commit(lambda: terminate_node.delay(node.pk, action.pk))
+
+
+RETRIABLE = {
+    "Node Upgrade Docker": node_docker_upgrade,
+    "Node Health Check": node_health_check,
+    "Node Terminate": node_terminate,
+}
+
+
+@transaction.atomic
+def action_retry(*, actor: Actor, action: Action) -> Action:
+    """Run a finished action's operation again, as a new Action on the same object."""
+    if not action.can_be_retried:
+        raise ValidationError({"state": [f"An action in state {action.state} cannot be retried."]})
+    verb = RETRIABLE.get(action.action)
+    node = Node.objects.filter(uuid=action.object_uuid, organization=action.organization).first()
+    if verb is None or node is None:
+        raise ValidationError({"action": [f"'{action.action}' cannot be retried."]})
+    new = actions.action_create(
+        actor=actor,
+        organization=action.organization,
+        action=action.action,
+        object_uri=action.object_uri,
+        object_uuid=action.object_uuid,
+        method=action.method,
+        path=action.path,
+        body=action.body,
+    )
+    verb(actor=actor, node=node, action=new)
+    return new
