@@ -130,3 +130,11 @@ def control_plane(transactional_db, settings, tmp_path):
             process.kill()
             process.wait()
         channel_layers.backends.clear()
+
+
+@pytest.fixture(scope="session")
+def stock_clients_dir():
+    from .stock_clients import install_clients, require_python27
+
+    py27 = require_python27()
+    return py27, install_clients(py27)
