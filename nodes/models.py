@@ -41,6 +41,50 @@ class Connection(models.TextChoices):
     TUNNEL = "tunnel"
 
 
+class ClusterState(models.TextChoices):
+    INIT = "Init"
+    DEPLOYING = "Deploying"
+    DEPLOYED = "Deployed"
+    PARTLY_DEPLOYED = "Partly deployed"
+    SCALING = "Scaling"
+    TERMINATING = "Terminating"
+    TERMINATED = "Terminated"
+    EMPTY = "Empty cluster"
+
+
+class NodeCluster(models.Model):
+    """A set of nodes of one provider, region and node type, kept at `target_num_nodes`.
+
+    Init (created) -> Deploying -> Deployed | Partly deployed; a target change -> Scaling ->
+    Deployed; DELETE -> Terminating -> Terminated. The reconciler drives nodes to the target.
+    """
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="node_clusters"
+    )
+    name = models.CharField(max_length=100)
+    nickname = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=16, choices=ClusterState.choices, default=ClusterState.INIT)
+    provider = models.CharField(max_length=32)
+    region = models.CharField(max_length=64)
+    node_type = models.CharField(max_length=64)
+    disk = models.PositiveIntegerField(default=60)
+    target_num_nodes = models.PositiveIntegerField(default=1)
+    tags = models.JSONField(default=list, blank=True)
+    provider_options = models.JSONField(default=dict, blank=True)
+    credential_uuid = models.UUIDField(null=True, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    deployed_datetime = models.DateTimeField(null=True, blank=True)
+    destroyed_datetime = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Node(models.Model):
     """A Docker host managed through its agent.
 
@@ -76,6 +120,15 @@ class Node(models.Model):
     unreachable_after = models.DateTimeField(null=True, blank=True, db_index=True)
     clock_skew = models.FloatField(null=True, blank=True, help_text="seconds, node minus server")
     tags = models.JSONField(default=list, blank=True)
+    node_cluster = models.ForeignKey(
+        NodeCluster, null=True, blank=True, on_delete=models.SET_NULL, related_name="nodes"
+    )
+    provider = models.CharField(max_length=32, default="byo")
+    region = models.CharField(max_length=64, default="byo")
+    node_type = models.CharField(max_length=64, default="byo")
+    provider_host_id = models.CharField(max_length=128, blank=True)
+    deploy_deadline = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
     created = models.DateTimeField(default=timezone.now)
     deployed_datetime = models.DateTimeField(null=True, blank=True)
     destroyed_datetime = models.DateTimeField(null=True, blank=True)
