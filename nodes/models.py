@@ -74,6 +74,9 @@ class NodeCluster(models.Model):
     tags = models.JSONField(default=list, blank=True)
     provider_options = models.JSONField(default=dict, blank=True)
     credential_uuid = models.UUIDField(null=True, blank=True)
+    install_url = models.CharField(
+        max_length=255, blank=True, help_text="The control plane's address as its nodes reach it."
+    )
     created = models.DateTimeField(default=timezone.now)
     deployed_datetime = models.DateTimeField(null=True, blank=True)
     destroyed_datetime = models.DateTimeField(null=True, blank=True)
