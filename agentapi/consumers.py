@@ -8,6 +8,9 @@ from django.db import transaction
 
 from core.loops import remember_server_loop
 from nodes import services
+from nodes.consumers import DirectDispatchMixin
+from nodes.events.ingest import AgentEventStream
+from nodes.events.services import NodeContext
 from nodes.groups import agent_group
 from nodes.tasks import probe_node
 
@@ -46,7 +49,7 @@ def _heartbeat(node, message) -> None:
         probe_node.delay(node.pk)
 
 
-class AgentConsumer(AsyncJsonWebsocketConsumer):
+class AgentConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
     """One per connected agent. Group `agent.<uuid>` reaches it from any process."""
 
     async def connect(self):
@@ -67,6 +70,8 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         self.group = agent_group(node.uuid)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.send_json({"type": "config", "heartbeat_interval": node.heartbeat_interval})
+        self.events = AgentEventStream(NodeContext.of(node), self.send_json)
+        await self.events.start()  # `ack` with the last stored seq: where the agent resumes
 
     async def disconnect(self, code):
         if self.node is None:
@@ -101,6 +106,9 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
 
     async def on_heartbeat(self, message):
         await _heartbeat(self.node, message)
+
+    async def on_event(self, message):
+        await self.events.receive(message)
 
     async def on_result(self, message):
         reply = self.replies.pop(str(message.get("id")), None)

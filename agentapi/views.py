@@ -17,9 +17,20 @@ log = logging.getLogger(__name__)
 SCRIPT = (settings.BASE_DIR / "agentapi" / "install.sh").read_text()
 
 
-def public_base(request) -> str:
-    """Where nodes reach the control plane: DC_PUBLIC_URL, else the address of this request."""
-    return settings.DC_PUBLIC_URL or request.build_absolute_uri("/").rstrip("/")
+def public_base(request, *, for_provider: bool = False) -> str:
+    """Where nodes reach the control plane: DC_PUBLIC_URL, else the address of this request.
+
+    `for_provider`: for hosts a provider boots. Without DC_PUBLIC_URL only the local lab can
+    reach us, at the lab gateway on the port of this request.
+    """
+    if settings.DC_PUBLIC_URL:
+        return settings.DC_PUBLIC_URL
+    if for_provider:
+        from lab.net import GATEWAY
+
+        port = request.get_port()
+        return f"http://{GATEWAY}:{port}"
+    return request.build_absolute_uri("/").rstrip("/")
 
 
 def install_command(base: str, token: str) -> str:

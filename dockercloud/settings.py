@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "accounts",
     "nodes",
     "agentapi",
+    "providers",
 ]
 
 MIDDLEWARE = [
@@ -157,6 +158,19 @@ else:
     CELERY_BROKER_URL = "memory://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.01}
 
+# Live events (nodes.consumers) fan out on a layer of their own. With Redis it is pub/sub (one
+# reader per process; the default layer's receive costs four round trips per message, one
+# message at a time per process) with pipelined group sends. At most once: pages catch up
+# from the database after a reconnect.
+CHANNEL_LAYERS["events"] = (
+    {
+        "BACKEND": "nodes.events.layer.EventsPubSubLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("DC_CHANNEL_PREFIX", "dc") + "-ev"},
+    }
+    if REDIS_URL
+    else {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 2000}}
+)
+
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -219,11 +233,37 @@ DC_UPGRADE_DOCKER_COMMAND = env_str(
     "else yum -y update docker; fi",
 )
 DC_SWEEP_INTERVAL = env_int("DC_SWEEP_INTERVAL", 5)  # seconds between liveness sweeps
+DC_RECONCILE_INTERVAL = env_int("DC_RECONCILE_INTERVAL", 10)  # seconds between cluster passes
+# A provider node that is not Deployed this long after its host was requested is replaced.
+DC_NODE_DEPLOY_TIMEOUT = env_int("DC_NODE_DEPLOY_TIMEOUT", 600)
 CELERY_BEAT_SCHEDULE = {
     "nodes-sweep-unreachable": {
         "task": "nodes.tasks.sweep_unreachable",
         "schedule": float(DC_SWEEP_INTERVAL),
     },
+    "agentapi-forget-stale-ssh-installs": {
+        "task": "agentapi.tasks.ssh_installs_forget_stale",
+        "schedule": 300.0,
+    },
+    "nodes-reconcile-clusters": {
+        "task": "nodes.tasks.reconcile_all",
+        "schedule": float(DC_RECONCILE_INTERVAL),
+    },
+    "providers-refresh-catalog": {
+        "task": "providers.tasks.refresh_catalog",
+        "schedule": 3600.0,
+    },
+}
+# Another EC2/STS endpoint for the aws driver (moto's server in tests); empty: AWS itself.
+DC_AWS_ENDPOINT_URL = env_str("DC_AWS_ENDPOINT_URL")
+# The DigitalOcean and Hetzner API roots (a stand-in server in tests).
+DC_DIGITALOCEAN_API_URL = env_str("DC_DIGITALOCEAN_API_URL", "https://api.digitalocean.com/v2")
+DC_HETZNER_API_URL = env_str("DC_HETZNER_API_URL", "https://api.hetzner.cloud/v1")
+# Events: kept this many days after the control plane received them; beat prunes hourly.
+DC_EVENT_RETENTION_DAYS = env_int("DC_EVENT_RETENTION_DAYS", 30)
+CELERY_BEAT_SCHEDULE["nodes-prune-events"] = {
+    "task": "nodes.tasks.prune_events",
+    "schedule": 3600.0,
 }
 
 # --- Email --------------------------------------------------------------------------------

@@ -9,8 +9,14 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", include("nodes.events.urls")),
     path("api/v1/", include("accounts.api_urls")),
+    path("api/v1/", include("agentapi.api_urls")),
     path("", include("agentapi.urls")),
+    # Before nodes: /api/infra/v1/<ns>/... must not take the catalog's un-namespaced paths.
+    path("", include("providers.api_urls")),
     path("", include("nodes.api_urls")),
+    path("", include("nodes.urls")),
+    path("", include("providers.urls")),
     path("", include("accounts.urls")),
 ]

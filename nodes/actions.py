@@ -9,6 +9,7 @@ from django.utils import timezone
 from accounts.audit import Actor
 from accounts.models import Organization
 
+from .events import action_log_event, action_state_event
 from .models import FINAL_ACTION_STATES, Action, ActionState
 
 MAX_LINE = 4000
@@ -27,7 +28,7 @@ def action_create(
     user_agent: str = "",
     can_be_canceled: bool = False,
 ) -> Action:
-    return Action.objects.create(
+    action_row = Action.objects.create(
         organization=organization,
         action=action,
         object_uri=object_uri,
@@ -42,21 +43,25 @@ def action_create(
         is_user_action=actor.user is not None,
         can_be_canceled=can_be_canceled,
     )
+    action_state_event(action_id=action_row.pk, verb="create")
+    return action_row
 
 
 def action_start(*, action_id: int) -> bool:
     """Pending -> In progress; False if it was canceled or already started meanwhile."""
-    return bool(
-        Action.objects.filter(pk=action_id, state=ActionState.PENDING).update(
-            state=ActionState.IN_PROGRESS, start_date=timezone.now()
-        )
+    started = Action.objects.filter(pk=action_id, state=ActionState.PENDING).update(
+        state=ActionState.IN_PROGRESS, start_date=timezone.now()
     )
+    if started:
+        action_state_event(action_id=action_id)
+    return bool(started)
 
 
 def action_log(*, action_id: int, line: str) -> None:
     """Append one line to the action's log (one UPDATE, no read-modify-write race)."""
     text = line.rstrip("\n")[:MAX_LINE] + "\n"
     Action.objects.filter(pk=action_id).update(logs=Concat(F("logs"), Value(text)))
+    action_log_event(action_id=action_id, line=text[:-1])
 
 
 def action_finish(*, action_id: int, success: bool, error: str = "") -> bool:
@@ -66,25 +71,28 @@ def action_finish(*, action_id: int, success: bool, error: str = "") -> bool:
         canceled = Action.objects.filter(pk=action_id, state=ActionState.CANCELING).update(
             state=ActionState.CANCELED, end_date=now
         )
-        if canceled:
-            return True
         state = ActionState.SUCCESS if success else ActionState.FAILED
-        return bool(
+        finished = canceled or (
             Action.objects.filter(pk=action_id)
             .exclude(state__in=FINAL_ACTION_STATES)
             .update(state=state, end_date=now, error=error[:MAX_LINE])
         )
+        if finished:
+            action_state_event(action_id=action_id)
+        return bool(finished)
 
 
 def action_cancel(*, action_id: int) -> Action:
     """Pending -> Canceled; In progress -> Canceling when the work can stop; else a 400."""
     now = timezone.now()
-    Action.objects.filter(pk=action_id, state=ActionState.PENDING).update(
+    changed = Action.objects.filter(pk=action_id, state=ActionState.PENDING).update(
         state=ActionState.CANCELED, end_date=now
     )
-    Action.objects.filter(pk=action_id, state=ActionState.IN_PROGRESS, can_be_canceled=True).update(
-        state=ActionState.CANCELING
-    )
+    changed += Action.objects.filter(
+        pk=action_id, state=ActionState.IN_PROGRESS, can_be_canceled=True
+    ).update(state=ActionState.CANCELING)
+    if changed:
+        action_state_event(action_id=action_id)
     action = Action.objects.get(pk=action_id)
     if action.state not in (ActionState.CANCELED, ActionState.CANCELING):
         raise ValidationError({"state": [f"An action in state {action.state} cannot be canceled."]})

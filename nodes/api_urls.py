@@ -4,6 +4,7 @@ stub; the namespaced copies are left out of the OpenAPI schema (same operations)
 from django.urls import path
 
 from .api.actions import ActionViewSet
+from .api.clusters import NodeClusterViewSet
 from .api.nodes import NodeViewSet, TokenViewSet
 from .api.stubs import ServiceStubViewSet
 
@@ -12,8 +13,22 @@ def _unlisted(viewset):
     return type(f"Namespaced{viewset.__name__}", (viewset,), {"schema": None})
 
 
-def _routes(prefix: str, node, token, service) -> list:
+def _routes(prefix: str, node, cluster, token, service) -> list:
+    cluster_verbs = {"get": "retrieve", "patch": "partial_update", "delete": "destroy"}
     return [
+        path(
+            f"api/infra/v1/{prefix}nodecluster/",
+            cluster.as_view({"get": "list", "post": "create"}),
+        ),
+        path(f"api/infra/v1/{prefix}nodecluster/<uuid:uuid>/", cluster.as_view(cluster_verbs)),
+        path(
+            f"api/infra/v1/{prefix}nodecluster/<uuid:uuid>/deploy/",
+            cluster.as_view({"post": "deploy"}),
+        ),
+        path(
+            f"api/infra/v1/{prefix}nodecluster/<uuid:uuid>/docker-upgrade/",
+            cluster.as_view({"post": "docker_upgrade"}),
+        ),
         path(f"api/infra/v1/{prefix}node/", node.as_view({"get": "list"})),
         path(
             f"api/infra/v1/{prefix}node/<uuid:uuid>/",
@@ -37,10 +52,11 @@ urlpatterns = [
     path("api/audit/v1/action/<uuid:uuid>/", ActionViewSet.as_view({"get": "retrieve"})),
     path("api/audit/v1/action/<uuid:uuid>/cancel/", ActionViewSet.as_view({"post": "cancel"})),
     path("api/audit/v1/action/<uuid:uuid>/retry/", ActionViewSet.as_view({"post": "retry"})),
-    *_routes("", NodeViewSet, TokenViewSet, ServiceStubViewSet),
+    *_routes("", NodeViewSet, NodeClusterViewSet, TokenViewSet, ServiceStubViewSet),
     *_routes(
         "<str:ns>/",
         _unlisted(NodeViewSet),
+        _unlisted(NodeClusterViewSet),
         _unlisted(TokenViewSet),
         _unlisted(ServiceStubViewSet),
     ),

@@ -10,6 +10,7 @@ from django.db import transaction
 from accounts.audit import Actor, audit_record
 
 from . import actions
+from .events.services import node_state_event
 from .models import Action, Node, NodeState
 
 TAG_MAX = 50
@@ -65,6 +66,7 @@ def _move(node: Node, allowed: tuple, to: str, verb: str) -> None:
             }
         )
     node.state = to
+    node_state_event(node_id=node.pk)
 
 
 @transaction.atomic

@@ -59,6 +59,9 @@ class NodeCluster(models.Model):
     Deployed; DELETE -> Terminating -> Terminated. The reconciler drives nodes to the target.
     """
 
+    # providers.selectors.credential_in_use: a terminated cluster no longer holds its credential.
+    credential_released = models.Q(state="Terminated")
+
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="node_clusters"
@@ -223,3 +226,36 @@ class Action(models.Model):
     @property
     def can_be_retried(self) -> bool:
         return self.state in FINAL_ACTION_STATES
+
+
+class DockerEvent(models.Model):
+    """An event of a node's Docker daemon (sent by its agent) or of the platform (a node's,
+    node cluster's or action's state change), as kept for the event search and page catch-up.
+
+    Agent events carry the node's sequence number `seq`: the agent replays what was not
+    acknowledged after a reconnect, and (node, seq) being unique makes storing idempotent.
+    Platform events have no `seq`; their `attributes` hold `state`, `resource_uri` and
+    `parents` (Docker Cloud's stream fields). `time` is when it happened (the node's clock for
+    daemon events); `received` is when the control plane stored it (retention uses it).
+    """
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    node = models.ForeignKey(
+        Node, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+    )
+    seq = models.BigIntegerField(null=True, blank=True)
+    type = models.CharField(max_length=32, help_text="container, image, network, node, gap, ...")
+    action = models.CharField(max_length=100, help_text="start, die, update, ...")
+    actor_id = models.CharField(max_length=128, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    time = models.DateTimeField()
+    received = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["node", "seq"], name="dockerevent_node_seq")]
+        indexes = [models.Index(fields=["organization", "time"], name="dockerevent_org_time")]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.action} {self.actor_id[:12]}".strip()

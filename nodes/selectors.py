@@ -1,15 +1,17 @@
 """Tenant-scoped reads on nodes."""
 
 import uuid as uuid_module
+from datetime import timedelta
 
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from accounts.models import ApiKey, Organization, User
 from accounts.selectors import organizations_for_user
 from core import tokens
 
-from .models import Action, Node, OrgCA, RegistrationToken
+from .models import Action, ActionState, ClusterState, Node, NodeCluster, OrgCA, RegistrationToken
 
 
 def nodes_list(*, organization: Organization) -> QuerySet[Node]:
@@ -49,4 +51,53 @@ def object_uuids(object_uri: str, include_related: bool) -> list:
         uuid_value = uuid_module.UUID(tail)
     except ValueError:
         return []
-    return [uuid_value]
+    if not include_related:
+        return [uuid_value]
+    if "/nodecluster/" in object_uri:
+        nodes = Node.objects.filter(node_cluster__uuid=uuid_value).values_list("uuid", flat=True)
+        return [uuid_value, *nodes]
+    cluster = Node.objects.filter(uuid=uuid_value).values_list("node_cluster__uuid", flat=True)
+    return [uuid_value, *[c for c in cluster if c]]
+
+
+def clusters_list(*, organization: Organization) -> QuerySet[NodeCluster]:
+    return NodeCluster.objects.filter(organization=organization).order_by("-created")
+
+
+def cluster_get(*, organization: Organization, uuid) -> NodeCluster:
+    cluster = clusters_list(organization=organization).filter(uuid=uuid).first()
+    if cluster is None:
+        raise Http404
+    return cluster
+
+
+def cluster_by_id(*, cluster_id: int) -> NodeCluster | None:
+    return NodeCluster.objects.select_related("organization").filter(pk=cluster_id).first()
+
+
+ACTIVE_CLUSTER_STATES = [
+    ClusterState.DEPLOYING,
+    ClusterState.SCALING,
+    ClusterState.TERMINATING,
+    ClusterState.PARTLY_DEPLOYED,
+    ClusterState.DEPLOYED,
+]
+
+
+def active_cluster_ids() -> list[int]:
+    return list(
+        NodeCluster.objects.filter(state__in=ACTIVE_CLUSTER_STATES).values_list("pk", flat=True)
+    )
+
+
+def clusters_stuck(*, seconds: int) -> list[NodeCluster]:
+    """Clusters with an action in progress for longer than `seconds`."""
+    since = timezone.now() - timedelta(seconds=seconds)
+    uuids = Action.objects.filter(
+        state=ActionState.IN_PROGRESS, start_date__lt=since, object_uuid__isnull=False
+    ).values_list("object_uuid", flat=True)
+    return list(
+        NodeCluster.objects.filter(
+            uuid__in=uuids, state__in=[ClusterState.DEPLOYING, ClusterState.SCALING]
+        ).select_related("organization")
+    )

@@ -11,6 +11,7 @@ from accounts.models import Organization
 from core import crypto, tokens
 
 from . import ca
+from .events import node_state_event
 from .models import Connection, Node, NodeState, OrgCA, RegistrationToken
 
 TOKEN_KIND = "dcr"  # noqa: S105 (a token type prefix, not a secret)
@@ -46,9 +47,16 @@ def org_ca_ensure(*, organization: Organization) -> OrgCA:
 
 @transaction.atomic
 def registration_token_create(
-    *, actor: Actor, organization: Organization, ttl: timedelta | None = None
+    *,
+    actor: Actor,
+    organization: Organization,
+    ttl: timedelta | None = None,
+    node: Node | None = None,
 ) -> tuple[RegistrationToken, str]:
-    """A single-use token for the install command; returns it with its plaintext (shown once)."""
+    """A single-use token for the install command; returns it with its plaintext (shown once).
+
+    With `node` (a provider node being created), registration fills that node in.
+    """
     plaintext, _ = tokens.make_token(TOKEN_KIND)
     ttl = ttl or timedelta(seconds=settings.DC_REGISTRATION_TOKEN_TTL)
     token = RegistrationToken.objects.create(
@@ -56,6 +64,7 @@ def registration_token_create(
         digest=tokens.digest(plaintext),
         created_by=actor.user,
         expires_at=timezone.now() + ttl,
+        node=node,
     )
     audit_record(actor=actor, action="node.token", organization=organization, obj=token)
     return token, plaintext
@@ -120,15 +129,18 @@ def node_register(*, token: str, csr: str, facts: dict, remote_ip: str | None) -
     secret, _ = tokens.make_token(SECRET_KIND)
     addresses = cleaned.pop("addresses")
     public_ip = remote_ip if remote_ip in addresses else (addresses[0] if addresses else remote_ip)
-    node = Node(
-        organization=org,
-        agent_secret_digest=tokens.digest(secret),
-        public_ip=public_ip,
-        addresses=addresses,
-        heartbeat_interval=settings.DC_HEARTBEAT_INTERVAL,
-        **cleaned,
+    # A provider node exists before its host boots (the token was made for it); a BYO node
+    # is born here.
+    node = Node.objects.filter(pk=claimed.node_id, state=NodeState.DEPLOYING).first() or Node(
+        organization=org
     )
-    node.nickname = node.hostname
+    node.agent_secret_digest = tokens.digest(secret)
+    node.public_ip = public_ip
+    node.addresses = addresses
+    node.heartbeat_interval = settings.DC_HEARTBEAT_INTERVAL
+    for field, value in cleaned.items():
+        setattr(node, field, value)
+    node.nickname = node.nickname or node.hostname
     try:
         cert = ca.sign_server_csr(
             csr_pem=csr or "",
@@ -141,7 +153,9 @@ def node_register(*, token: str, csr: str, facts: dict, remote_ip: str | None) -
     except ca.CSRError as exc:
         raise RegistrationRefused(f"Bad CSR: {exc}") from None
     node.cert_serial = format(cert.serial_number, "x")
+    created = node.pk is None
     node.save()
+    node_state_event(node_id=node.pk, action="create" if created else "update")
     RegistrationToken.objects.filter(pk=claimed.pk).update(node=node)
     audit_record(
         actor=Actor(user=None, ip=remote_ip),
@@ -217,15 +231,18 @@ def node_set_reached(*, node_id: int, connection: str) -> bool:
         state=NodeState.DEPLOYING
     ).update(deployed_datetime=now)
     Node.objects.filter(pk=node_id).exclude(connection=connection).update(connection=connection)
+    if changed:
+        node_state_event(node_id=node_id)
     return bool(changed)
 
 
 def node_set_unreachable(*, node_id: int) -> bool:
-    return bool(
-        Node.objects.filter(pk=node_id, state__in=[NodeState.DEPLOYED, NodeState.UPGRADING]).update(
-            state=NodeState.UNREACHABLE
-        )
-    )
+    changed = Node.objects.filter(
+        pk=node_id, state__in=[NodeState.DEPLOYED, NodeState.UPGRADING]
+    ).update(state=NodeState.UNREACHABLE)
+    if changed:
+        node_state_event(node_id=node_id)
+    return bool(changed)
 
 
 def node_upgrade_done(*, node_id: int, docker_version: str | None) -> None:
@@ -233,7 +250,8 @@ def node_upgrade_done(*, node_id: int, docker_version: str | None) -> None:
     fields = {"state": NodeState.DEPLOYED}
     if docker_version:
         fields["docker_version"] = docker_version[:64]
-    Node.objects.filter(pk=node_id, state=NodeState.UPGRADING).update(**fields)
+    if Node.objects.filter(pk=node_id, state=NodeState.UPGRADING).update(**fields):
+        node_state_event(node_id=node_id)
 
 
 def nodes_sweep_unreachable() -> list[int]:
@@ -249,6 +267,7 @@ def nodes_sweep_unreachable() -> list[int]:
             state=NodeState.UNREACHABLE
         ):
             flipped.append(pk)
+            node_state_event(node_id=pk)
     return flipped
 
 
@@ -262,4 +281,5 @@ def node_forget_agent(*, actor: Actor, node: Node) -> None:
         destroyed_datetime=now,
         connection=Connection.UNKNOWN,
     )
+    node_state_event(node_id=node.pk, action="delete")
     audit_record(actor=actor, action="node.terminate", organization=node.organization, obj=node)

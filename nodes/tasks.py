@@ -3,10 +3,13 @@
 import logging
 
 from celery import shared_task
+from django.conf import settings
+from django.core.cache import cache
 
 from accounts.audit import SYSTEM
+from providers.drivers import DriverError
 
-from . import actions, selectors, services
+from . import actions, clusters, selectors, services
 from .agent_rpc import AgentUnavailable, agent_command
 from .docker_client import direct_client, docker_client, tunnel_client
 from .models import Connection, NodeState
@@ -14,6 +17,7 @@ from .models import Connection, NodeState
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT = 4
 UPGRADE_TIMEOUT = 900
+RECONCILE_LOCK_SECONDS = 300
 
 
 def _answers(make_client, node) -> bool:
@@ -43,6 +47,8 @@ def probe_node(node_id: int) -> None:
         return
     if services.node_set_reached(node_id=node.pk, connection=mode):
         log.info("node %s deployed (%s)", node.uuid, mode)
+        if node.node_cluster_id:
+            reconcile_cluster.delay(node.node_cluster_id)
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -133,3 +139,42 @@ def terminate_node(node_id: int, action_id: int) -> None:
         log(f"{node} is terminated")
 
     _action_run(action_id, work)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def reconcile_cluster(cluster_id: int) -> None:
+    """One reconciler pass for one cluster; a mutex keeps two workers off the same cluster."""
+    lock = f"reconcile-cluster:{cluster_id}"
+    if not cache.add(lock, "1", timeout=RECONCILE_LOCK_SECONDS):
+        return  # another worker is on it; beat comes back soon
+    try:
+        cluster = selectors.cluster_by_id(cluster_id=cluster_id)
+        if cluster is None:
+            return
+        try:
+            clusters.reconcile(cluster)
+        except DriverError as exc:
+            clusters._cluster_log(cluster, f"provider error: {exc.message}")
+            if exc.permanent:
+                clusters.cluster_fail_stuck(cluster, exc.message)
+    finally:
+        cache.delete(lock)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def reconcile_all() -> None:
+    """Beat: every cluster still moving gets a pass; stuck work fails with a message."""
+    for cluster_id in selectors.active_cluster_ids():
+        reconcile_cluster.delay(cluster_id)
+    for cluster in selectors.clusters_stuck(seconds=settings.DC_NODE_DEPLOY_TIMEOUT * 2):
+        clusters.cluster_fail_stuck(cluster, "the node cluster did not reach its target in time")
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def prune_events() -> None:
+    """Beat (hourly): drop events older than DC_EVENT_RETENTION_DAYS, in batches."""
+    from .events.services import events_prune
+
+    deleted = events_prune()
+    if deleted:
+        log.info("pruned %d events older than %d days", deleted, settings.DC_EVENT_RETENTION_DAYS)

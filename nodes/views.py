@@ -4,16 +4,18 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.shortcuts import redirect
 
 from accounts.audit import Actor
-from accounts.forms import apply_errors
+from accounts.forms import apply_errors, error_text
 from accounts.views.base import no_store, org_view, render_org
 from agentapi import selectors as ssh_selectors
 from agentapi import services as ssh_services
 from agentapi.views import install_command, public_base
 
-from . import selectors, services
+from . import actions, lifecycle, selectors, services
+from .api import node_uri
 from .models import FINAL_ACTION_STATES, NodeState
 
 RECENT_INSTALLS = 10
@@ -115,21 +117,41 @@ def byo_ssh_detail(request, access, uuid):
 @org_view(read="view")
 def node_detail(request, access, uuid):
     node = selectors.node_get(organization=access.organization, uuid=uuid)
+    org = access.organization
     context = {
         "node": node,
         "metric": node.last_metric or {},
-        "terminated": node.state == NodeState.TERMINATED,
+        "ending": node.state in (NodeState.TERMINATING, NodeState.TERMINATED),
+        "actions": ssh_selectors.actions_for_object(organization=org, object_uuid=node.uuid),
+        "installs": ssh_selectors.ssh_installs_for_node(organization=org, node_id=node.pk),
     }
     return render_org(request, "nodes/detail.html", access, context)
 
 
 @org_view(read=None, write="terminate")
 def node_terminate(request, access, uuid):
-    """Deregister a BYO node: its agent stops, its secret is revoked."""
+    """Terminate a node (a BYO node's agent deregisters); the work runs as a "Node Terminate"."""
     node = selectors.node_get(organization=access.organization, uuid=uuid)
-    if node.state == NodeState.TERMINATED:
-        messages.info(request, f"{node} is terminated already.")
+    if node.state in (NodeState.TERMINATING, NodeState.TERMINATED):
+        messages.info(request, f"{node} is {node.state.lower()} already.")
+        return redirect("nodes:node", ns=access.organization.name, uuid=node.uuid)
+    actor = Actor.from_request(request)
+    try:
+        # One unit: a refused transition (a concurrent terminate) must not leave a Pending action.
+        with transaction.atomic():
+            action = actions.action_create(
+                actor=actor,
+                organization=access.organization,
+                action="Node Terminate",
+                object_uri=node_uri(node),
+                object_uuid=node.uuid,
+                method="POST",
+                path=request.path,
+                user_agent=request.META.get("HTTP_USER_AGENT", ""),
+            )
+            lifecycle.node_terminate(actor=actor, node=node, action=action)
+    except ValidationError as exc:
+        messages.error(request, error_text(exc))
     else:
-        services.node_terminate_byo(actor=Actor.from_request(request), node=node)
-        messages.success(request, f"Terminated {node}: its agent deregistered, its key is revoked.")
+        messages.success(request, f"Terminating {node}: its agent deregisters, its key is revoked.")
     return redirect("nodes:node", ns=access.organization.name, uuid=node.uuid)

@@ -134,12 +134,24 @@ def membership_remove(*, actor: Actor, membership: Membership) -> None:
     for team in Team.objects.filter(organization=org, members=membership.user):
         team.members.remove(membership.user)
     membership.delete()
+    _close_member_sockets(org_id=org.pk, user_id=membership.user_id)
     audit_record(
         actor=actor,
         action="member.remove",
         organization=org,
         obj=membership.user,
         object_type="member",
+    )
+
+
+def _close_member_sockets(*, org_id: int, user_id: int) -> None:
+    """After the commit, close the live event sockets the removed member holds on the org."""
+    from nodes.events import emit_on_commit  # nodes depends on accounts, not the reverse
+    from nodes.groups import group_for_member
+    from nodes.payloads import membership_removed
+
+    emit_on_commit(
+        group_for_member(org_id, user_id), membership_removed(org_id=org_id, user_id=user_id)
     )
 
 

@@ -16,6 +16,7 @@ from .commands import CommandRunner
 from .config import Config, Paths
 from .dockerapi import DockerAPI, DockerError
 from .dockerd import DockerdError, DockerdSupervisor, read_pidfile
+from .events import EventStream
 from .facts import dockerd_version, host_facts, metrics
 from .register import forget_registration
 from .tunnel import TunnelManager
@@ -51,6 +52,7 @@ class Agent:
         )
         self.commands = CommandRunner(self)
         self.tunnels = TunnelManager(self.docker.sock_path, self.channel.send)
+        self.events = EventStream(paths, config, self.docker, self.channel.send)
         self._hb_wake = threading.Event()
         self._hb_last = 0.0
         self._lock_fd: Optional[int] = None
@@ -68,10 +70,12 @@ class Agent:
         starter = threading.Thread(target=self._start_dockerd, name="dockerd-start", daemon=True)
         starter.start()
         self.start_heartbeats()
+        self.events.start()
         try:
             self.channel.run()
         finally:
             self._hb_wake.set()
+            self.events.stop()
             self.tunnels.cancel_all()
             self.dockerd.stop_monitor()
             if read_pidfile(self.paths.agent_pid) == os.getpid():
@@ -164,9 +168,11 @@ class Agent:
         )
         self._hb_last = 0.0  # a heartbeat right away
         self._hb_wake.set()
+        self.events.on_connect()  # events resume after the server's first ack
 
     def _on_close(self) -> None:
         self.tunnels.cancel_all()  # their answers could not reach anyone
+        self.events.on_disconnect()
 
     def on_message(self, message: Dict[str, Any]) -> None:
         kind = message.get("type")
@@ -175,7 +181,7 @@ class Agent:
         elif kind in ("tunnel_open", "tunnel_data", "tunnel_close"):
             self.tunnels.handle(message)
         elif kind == "ack":
-            log.debug("ack up to %r", message.get("seq"))
+            self.events.on_ack(message.get("seq"))
         elif kind == "config":
             self._apply_config(message)
         elif kind == "close":

@@ -79,10 +79,10 @@ def test_hello_heartbeats_commands_and_bad_messages(control_plane, agent_for):
     for rid in ("m1", "m2", "m3"):
         bad = cp.wait_for(lambda m, r=rid: m.get("id") == r, after=after, what="error " + rid)
         assert bad["type"] == "result" and bad["ok"] is False and bad["error"]
-    # no dockerd here: a tunnel request ends with an error
-    cp.send({"type": "tunnel_request", "id": "t1", "method": "GET", "path": "/_ping"})
-    end = cp.wait_for(lambda m: m.get("id") == "t1", what="tunnel_end")
-    assert end["type"] == "tunnel_end" and "docker socket" in end["error"]
+    # no dockerd here: opening a tunnel stream is refused with the reason
+    cp.send({"type": "tunnel_open", "id": "t1"})
+    end = cp.wait_for(lambda m: m.get("id") == "t1", what="tunnel_close")
+    assert end["type"] == "tunnel_close" and "docker socket" in end["error"]
     assert cp.command("ping")["ok"]  # still alive after all that
 
     # the server changes the heartbeat interval

@@ -1,5 +1,7 @@
 """Nodes and BYO tokens: `/api/infra/v1/[<ns>/]node/` and `/api/infra/v1/[<ns>/]token/`."""
 
+import uuid
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -19,6 +21,7 @@ def node_uri(node: Node) -> str:
 
 
 def node_body(node: Node) -> dict:
+    byo = node.provider == "byo"
     return {
         "uuid": str(node.uuid),
         "resource_uri": node_uri(node),
@@ -26,9 +29,14 @@ def node_body(node: Node) -> dict:
         "external_fqdn": node.external_fqdn,
         "nickname": node.nickname or node.external_fqdn,
         "hostname": node.hostname,
-        "node_cluster": None,
-        "node_type": "/api/infra/v1/nodetype/byo/byo/",
-        "region": "/api/infra/v1/region/byo/byo/",
+        "node_cluster": (
+            f"{INFRA}{node.organization.name}/nodecluster/{node.node_cluster.uuid}/"
+            if node.node_cluster_id
+            else None
+        ),
+        # BYO nodes belong to no provider: Docker Cloud's catalog had no entry for them either.
+        "node_type": None if byo else f"{INFRA}nodetype/{node.provider}/{node.node_type}/",
+        "region": None if byo else f"{INFRA}region/{node.provider}/{node.region}/",
         "availability_zone": None,
         "public_ip": node.public_ip,
         "private_ips": [{"name": "", "cidr": a} for a in node.addresses if a != node.public_ip],
@@ -49,6 +57,14 @@ def node_body(node: Node) -> dict:
         "tags": node.tags,
         "last_metric": node.last_metric,
     }
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 class NodeSerializer(serializers.Serializer):
@@ -83,14 +99,17 @@ class NodeViewSet(InfraViewSet):
         return selectors.node_get(organization=self.organization, uuid=uuid)
 
     def list(self, request, ns=None):
-        nodes = selectors.nodes_list(organization=self.organization).select_related("organization")
+        nodes = selectors.nodes_list(organization=self.organization).select_related(
+            "organization", "node_cluster"
+        )
         filters = {
             field: request.query_params[param]
             for param, field in NODE_FILTERS.items()
             if request.query_params.get(param)
         }
         if request.query_params.get("node_cluster"):
-            filters["pk__in"] = []  # BYO nodes only until node clusters exist
+            tail = request.query_params["node_cluster"].rstrip("/").rsplit("/", 1)[-1]
+            filters["node_cluster__uuid"] = tail if _is_uuid(tail) else None
         page = self.paginate_queryset(nodes.filter(**filters))
         return self.get_paginated_response([node_body(n) for n in page])
 

@@ -52,7 +52,7 @@ def install_clients(py27: str) -> Path:
 
 class StockClients:
     def __init__(self, py27: str, target: Path, url: str, user: str, apikey: str, home: Path):
-        self.py27, self.target = py27, target
+        self.py27, self.target, self.home = py27, target, home
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(home),
@@ -67,7 +67,7 @@ class StockClients:
         env = dict(self.env, **({"DOCKERCLOUD_NAMESPACE": namespace} if namespace else {}))
         result = subprocess.run(
             [self.py27, str(self.target / "bin" / "docker-cloud"), *args],
-            env=env, capture_output=True, text=True, timeout=timeout,
+            env=env, capture_output=True, text=True, timeout=timeout, cwd=self.home,
         )  # fmt: skip
         if check and result.returncode != 0:
             pytest.fail(
@@ -81,7 +81,8 @@ class StockClients:
         env = dict(self.env, **({"DOCKERCLOUD_NAMESPACE": namespace} if namespace else {}))
         result = subprocess.run(
             [self.py27, "-c", "import dockercloud\n" + code],
-            env=env, capture_output=True, text=True, timeout=timeout,
+            # Not from the checkout, whose own `dockercloud` package would shadow the SDK.
+            env=env, capture_output=True, text=True, timeout=timeout, cwd=self.home,
         )  # fmt: skip
         if result.returncode != 0:
             pytest.fail(f"python-dockercloud code failed:\n{code}\n{result.stderr}")

@@ -59,7 +59,7 @@ def test_stock_cli_runs_the_byo_node_lifecycle(clients, control_plane, lab_hosts
     assert upgrade.state == "Success" and "Upgrading Docker" in upgrade.logs
 
     actions = clients.cli("action", "ls").stdout
-    assert "Node Upgrade Docker" in actions and "Success" in actions
+    assert "Node Upgrade Docker" in actions and f"acme/node/{node.uuid}" in actions
 
     sdk = clients.sdk(
         "nodes = dockercloud.Node.list()\nprint(len(nodes))\nprint(nodes[0].state)\n",
@@ -71,7 +71,11 @@ def test_stock_cli_runs_the_byo_node_lifecycle(clients, control_plane, lab_hosts
     assert "Success" in removed
     node.refresh_from_db()
     assert node.state == "Terminated" and node.destroyed_datetime is not None
-    host.run("test ! -e /etc/dockercloud/agent.json")  # the agent deregistered itself
+    wait_for(  # the agent answers "deregister" first, then removes its registration
+        lambda: host.run("test ! -e /etc/dockercloud/agent.json", check=False).returncode == 0,
+        timeout=15,
+        message="the agent to forget its registration",
+    )
 
 
 def test_stock_clients_see_errors_and_auth_as_they_expect(clients):

@@ -1,0 +1,136 @@
+"""Node clusters: `/api/infra/v1/[<ns>/]nodecluster/` with deploy, docker-upgrade, scale, tags."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from agentapi.views import public_base
+from core.api import StrictFieldsMixin
+from core.dockercloud import rfc1123
+
+from .. import clusters, selectors
+from ..models import NodeCluster, NodeState
+from .base import INFRA, InfraViewSet, with_action
+
+
+def cluster_uri(cluster: NodeCluster) -> str:
+    return f"{INFRA}{cluster.organization.name}/nodecluster/{cluster.uuid}/"
+
+
+def cluster_body(cluster: NodeCluster) -> dict:
+    nodes = [n for n in cluster.nodes.all() if n.state != NodeState.TERMINATED]
+    return {
+        "uuid": str(cluster.uuid),
+        "resource_uri": cluster_uri(cluster),
+        "name": cluster.name,
+        "nickname": cluster.nickname or cluster.name,
+        "state": cluster.state,
+        "provider": f"{INFRA}provider/{cluster.provider}/",
+        "region": f"{INFRA}region/{cluster.provider}/{cluster.region}/",
+        "node_type": f"{INFRA}nodetype/{cluster.provider}/{cluster.node_type}/",
+        "disk": cluster.disk,
+        "nodes": [f"{INFRA}{cluster.organization.name}/node/{n.uuid}/" for n in nodes],
+        "target_num_nodes": cluster.target_num_nodes,
+        "current_num_nodes": sum(1 for n in nodes if n.state == NodeState.DEPLOYED),
+        "deployed_datetime": rfc1123(cluster.deployed_datetime),
+        "destroyed_datetime": rfc1123(cluster.destroyed_datetime),
+        "tags": cluster.tags,
+        "provider_options": cluster.provider_options,
+        "credential": str(cluster.credential_uuid) if cluster.credential_uuid else None,
+    }
+
+
+class ClusterSerializer(StrictFieldsMixin, serializers.Serializer):
+    """Create body (Docker Cloud's, plus our optional `credential` uuid)."""
+
+    name = serializers.CharField(max_length=100)
+    region = serializers.CharField(max_length=255)
+    node_type = serializers.CharField(max_length=255)
+    nickname = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    disk = serializers.CharField(max_length=10, required=False)  # the CLI sends a string
+    target_num_nodes = serializers.IntegerField(required=False, min_value=0)
+    tags = serializers.ListField(required=False)
+    provider_options = serializers.DictField(required=False)
+    credential = serializers.UUIDField(required=False)
+
+
+class ClusterUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
+    target_num_nodes = serializers.IntegerField(required=False, min_value=0)
+    tags = serializers.ListField(required=False)
+
+
+FILTERS = {"uuid": "uuid", "uuid__startswith": "uuid__startswith", "state": "state", "name": "name"}
+
+
+class NodeClusterViewSet(InfraViewSet):
+    serializer_class = ClusterSerializer
+    lookup_field = "uuid"
+    lookup_value_converter = "uuid"
+    verb_map = {"destroy": "terminate", "deploy": "change", "docker_upgrade": "change"}
+
+    def _cluster(self, uuid) -> NodeCluster:
+        return selectors.cluster_get(organization=self.organization, uuid=uuid)
+
+    def _action(self, name: str, cluster: NodeCluster | None = None):
+        uri = cluster_uri(cluster) if cluster else ""
+        return self.start_action(name, object_uri=uri, object_uuid=getattr(cluster, "uuid", None))
+
+    def list(self, request, ns=None):
+        params = request.query_params
+        qs = selectors.clusters_list(organization=self.organization).select_related("organization")
+        qs = qs.filter(**{f: params[p] for p, f in FILTERS.items() if params.get(p)})
+        qs = qs.prefetch_related("nodes")
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response([cluster_body(c) for c in page])
+
+    def retrieve(self, request, ns=None, uuid=None):
+        return Response(cluster_body(self._cluster(uuid)))
+
+    def create(self, request, ns=None):
+        body = ClusterSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        act = self._action("Node Cluster Create")
+        cluster = clusters.cluster_create(
+            actor=self.actor, access=self.access, action=act,
+            install_url=public_base(request, for_provider=True), **body.validated_data,
+        )  # fmt: skip
+        act.object_uri = cluster_uri(cluster)
+        act.save(update_fields=["object_uri"])
+        return with_action(cluster_body(cluster), act, code=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ClusterUpdateSerializer)
+    def partial_update(self, request, ns=None, uuid=None):
+        cluster = self._cluster(uuid)
+        body = ClusterUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        name = (
+            "Node Cluster Scale"
+            if "target_num_nodes" in body.validated_data
+            else "Node Cluster Update"
+        )
+        act = self._action(name, cluster)
+        clusters.cluster_update(
+            actor=self.actor, cluster=cluster, action=act, **body.validated_data
+        )
+        return with_action(cluster_body(self._cluster(uuid)), act)
+
+    def destroy(self, request, ns=None, uuid=None):
+        cluster = self._cluster(uuid)
+        act = self._action("Node Cluster Terminate", cluster)
+        clusters.cluster_terminate(actor=self.actor, cluster=cluster, action=act)
+        return with_action(cluster_body(cluster), act)
+
+    @action(detail=True, methods=["post"])
+    def deploy(self, request, ns=None, uuid=None):
+        cluster = self._cluster(uuid)
+        act = self._action("Node Cluster Deploy", cluster)
+        clusters.cluster_deploy(actor=self.actor, cluster=cluster, action=act)
+        return with_action(cluster_body(cluster), act)
+
+    @action(detail=True, methods=["post"], url_path="docker-upgrade")
+    def docker_upgrade(self, request, ns=None, uuid=None):
+        cluster = self._cluster(uuid)
+        act = self._action("Node Cluster Upgrade Docker", cluster)
+        clusters.cluster_docker_upgrade(actor=self.actor, cluster=cluster, action=act)
+        return with_action(cluster_body(cluster), act)

@@ -1,0 +1,333 @@
+"""Node clusters: create, deploy, scale, tag, terminate; the reconciler drives them to target.
+
+Verbs validate, record their Action and queue `reconcile_cluster` on commit. The reconciler is
+idempotent and safe to run at any time (beat runs it for every active cluster): it creates the
+nodes that are missing through the provider driver (a host booting the install script with a
+token made for that node), replaces nodes that did not deploy in time, removes surplus nodes
+(newest first), and settles the cluster's state and its actions.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.audit import SYSTEM, Actor, audit_record
+from accounts.permissions import Access
+
+from . import actions, provisioning, services
+from .events.services import cluster_state_event, node_state_event
+from .lifecycle import clean_tags
+from .models import Action, ActionState, ClusterState, Node, NodeCluster, NodeState
+
+log = logging.getLogger(__name__)
+MAX_NODES = 100
+LIVE = (NodeState.DEPLOYING, NodeState.DEPLOYED, NodeState.UNREACHABLE, NodeState.UPGRADING)
+
+
+def _count(value, field: str, minimum: int, maximum: int) -> int:
+    try:
+        number = int(value)  # the CLI sends `disk` as a string
+    except (TypeError, ValueError):
+        raise ValidationError({field: ["Give a whole number."]}) from None
+    if not minimum <= number <= maximum:
+        raise ValidationError({field: [f"Give a number from {minimum} to {maximum}."]})
+    return number
+
+
+@transaction.atomic
+def cluster_create(
+    *,
+    actor: Actor,
+    access: Access,
+    name: str,
+    region: str,
+    node_type: str,
+    install_url: str,
+    action: Action,
+    target_num_nodes=1,
+    disk=60,
+    nickname: str = "",
+    tags=None,
+    provider_options=None,
+    credential=None,
+) -> NodeCluster:
+    """Create a cluster in state Init (Docker Cloud deploys it with a separate call)."""
+    if not isinstance(name, str) or not name.strip() or len(name) > 100:
+        raise ValidationError({"name": ["Give a name of 1 to 100 characters."]})
+    placement = provisioning.parse_placement(region, node_type)
+    cred = provisioning.credential_for_cluster(
+        access=access, provider=placement.provider, credential_uuid=credential
+    )
+    if provider_options is not None and not isinstance(provider_options, dict):
+        raise ValidationError({"provider_options": ["Expected a JSON object."]})
+    cluster = NodeCluster.objects.create(
+        organization=access.organization,
+        name=name.strip(),
+        nickname=(nickname or name).strip()[:100],
+        provider=placement.provider,
+        region=placement.region,
+        node_type=placement.node_type,
+        target_num_nodes=_count(target_num_nodes, "target_num_nodes", 0, MAX_NODES),
+        disk=_count(disk, "disk", 1, 16384),
+        tags=clean_tags(tags) if tags is not None else [],
+        provider_options=provider_options or {},
+        credential_uuid=getattr(cred, "uuid", None),
+        install_url=install_url,
+    )
+    audit_record(
+        actor=actor, action="nodecluster.create", organization=cluster.organization, obj=cluster
+    )
+    _done(action, cluster)
+    return cluster
+
+
+def _done(action: Action, cluster: NodeCluster) -> None:
+    Action.objects.filter(pk=action.pk).update(object_uuid=cluster.uuid)
+    actions.action_start(action_id=action.pk)
+    actions.action_finish(action_id=action.pk, success=True)
+
+
+def _transition(cluster: NodeCluster, allowed: tuple, to: str, verb: str) -> None:
+    if not NodeCluster.objects.filter(pk=cluster.pk, state__in=allowed).update(state=to):
+        current = NodeCluster.objects.filter(pk=cluster.pk).values_list("state", flat=True).first()
+        raise ValidationError({"state": [f"Cannot {verb} a node cluster in state {current}."]})
+    cluster.state = to
+    cluster_state_event(cluster_id=cluster.pk)
+
+
+def _reconcile_on_commit(cluster: NodeCluster) -> None:
+    from .tasks import reconcile_cluster
+
+    transaction.on_commit(lambda: reconcile_cluster.delay(cluster.pk))
+
+
+@transaction.atomic
+def cluster_deploy(*, actor: Actor, cluster: NodeCluster, action: Action) -> None:
+    _transition(cluster, (ClusterState.INIT,), ClusterState.DEPLOYING, "deploy")
+    actions.action_start(action_id=action.pk)
+    audit_record(
+        actor=actor, action="nodecluster.deploy", organization=cluster.organization, obj=cluster
+    )
+    _reconcile_on_commit(cluster)
+
+
+SCALABLE = (
+    ClusterState.DEPLOYED,
+    ClusterState.PARTLY_DEPLOYED,
+    ClusterState.EMPTY,
+    ClusterState.DEPLOYING,
+    ClusterState.SCALING,
+)
+
+
+@transaction.atomic
+def cluster_update(
+    *, actor: Actor, cluster: NodeCluster, action: Action, target_num_nodes=None, tags=None
+) -> NodeCluster:
+    """PATCH: `target_num_nodes` scales (applied at once), `tags` replaces the list."""
+    if tags is not None:
+        cluster.tags = clean_tags(tags)
+        cluster.save(update_fields=["tags"])
+        for node in cluster.nodes.filter(state__in=LIVE):
+            node.tags = _node_tags(cluster)
+            node.save(update_fields=["tags"])
+    scaling = target_num_nodes is not None
+    if scaling:
+        target = _count(target_num_nodes, "target_num_nodes", 0, MAX_NODES)
+        if cluster.state == ClusterState.INIT:
+            cluster.target_num_nodes = target
+            cluster.save(update_fields=["target_num_nodes"])
+            scaling = False
+        else:
+            _transition(cluster, SCALABLE, ClusterState.SCALING, "scale")
+            NodeCluster.objects.filter(pk=cluster.pk).update(target_num_nodes=target)
+            cluster.target_num_nodes = target
+    audit_record(
+        actor=actor, action="nodecluster.update", organization=cluster.organization, obj=cluster,
+        data={"target_num_nodes": cluster.target_num_nodes, "tags": cluster.tags},
+    )  # fmt: skip
+    if scaling:
+        actions.action_start(action_id=action.pk)
+        _reconcile_on_commit(cluster)
+    else:
+        actions.action_start(action_id=action.pk)
+        actions.action_finish(action_id=action.pk, success=True)
+    return cluster
+
+
+@transaction.atomic
+def cluster_terminate(*, actor: Actor, cluster: NodeCluster, action: Action) -> None:
+    allowed = tuple(s for s in ClusterState.values if s not in (ClusterState.TERMINATED,))
+    _transition(cluster, allowed, ClusterState.TERMINATING, "terminate")
+    actions.action_start(action_id=action.pk)
+    audit_record(
+        actor=actor, action="nodecluster.terminate", organization=cluster.organization, obj=cluster
+    )
+    _reconcile_on_commit(cluster)
+
+
+@transaction.atomic
+def cluster_docker_upgrade(*, actor: Actor, cluster: NodeCluster, action: Action) -> None:
+    """Upgrade Docker on every Deployed node (one node action each, this one follows them)."""
+    from .lifecycle import node_docker_upgrade
+
+    actions.action_start(action_id=action.pk)
+    nodes = list(cluster.nodes.filter(state=NodeState.DEPLOYED))
+    if not nodes:
+        raise ValidationError({"state": ["The node cluster has no Deployed node to upgrade."]})
+    for node in nodes:
+        child = actions.action_create(
+            actor=actor, organization=cluster.organization, action="Node Upgrade Docker",
+            object_uri=f"/api/infra/v1/{cluster.organization.name}/node/{node.uuid}/",
+            object_uuid=node.uuid,
+        )  # fmt: skip
+        node_docker_upgrade(actor=actor, node=node, action=child)
+        actions.action_log(action_id=action.pk, line=f"Upgrading Docker on {node}")
+    actions.action_finish(action_id=action.pk, success=True)
+
+
+# --- the reconciler ----------------------------------------------------------------------
+
+
+def _node_tags(cluster: NodeCluster) -> list[dict]:
+    automatic = [cluster.provider, cluster.region, cluster.name]
+    names = [t["name"] for t in cluster.tags] + [n for n in automatic if n]
+    return [{"name": n} for n in dict.fromkeys(names)]
+
+
+def _cluster_log(cluster: NodeCluster, line: str) -> None:
+    log.info("cluster %s: %s", cluster.uuid, line)
+    for action_id in _open_actions(cluster):
+        actions.action_log(action_id=action_id, line=line)
+
+
+def _open_actions(cluster: NodeCluster) -> list[int]:
+    return list(
+        Action.objects.filter(
+            object_uuid=cluster.uuid, state__in=[ActionState.IN_PROGRESS, ActionState.CANCELING]
+        ).values_list("pk", flat=True)
+    )
+
+
+def _finish_actions(cluster: NodeCluster, success: bool, error: str = "") -> None:
+    for action_id in _open_actions(cluster):
+        actions.action_finish(action_id=action_id, success=success, error=error)
+
+
+def _create_node(cluster: NodeCluster, driver) -> None:
+    deadline = timezone.now() + timedelta(seconds=settings.DC_NODE_DEPLOY_TIMEOUT)
+    index = cluster.nodes.count() + 1
+    node = Node.objects.create(
+        organization=cluster.organization,
+        node_cluster=cluster,
+        provider=cluster.provider,
+        region=cluster.region,
+        node_type=cluster.node_type,
+        nickname=f"{cluster.name}-{index}",
+        tags=_node_tags(cluster),
+        deploy_deadline=deadline,
+    )
+    node_state_event(node_id=node.pk, action="create")
+    _boot_host(cluster, node, driver)
+
+
+def _boot_host(cluster: NodeCluster, node: Node, driver) -> None:
+    _, token = services.registration_token_create(
+        actor=SYSTEM, organization=cluster.organization, node=node
+    )
+    user_data = f"#!/bin/sh\ncurl -fsSL {cluster.install_url}/install/{token} | sh\n"
+    host = driver.create_host(
+        node_uuid=str(node.uuid),
+        region=cluster.region,
+        node_type=cluster.node_type,
+        user_data=user_data,
+        tags={
+            "dockercloud-cluster": str(cluster.uuid),
+            "dockercloud-org": cluster.organization.name,
+        },
+        disk=cluster.disk,
+        options=cluster.provider_options,
+    )
+    Node.objects.filter(pk=node.pk).update(provider_host_id=host.id)
+    _cluster_log(cluster, f"{node.nickname}: host {host.id} is booting")
+
+
+def _destroy_node(cluster: NodeCluster, node: Node, driver, reason: str = "") -> None:
+    Node.objects.filter(pk=node.pk).exclude(state=NodeState.TERMINATED).update(
+        state=NodeState.TERMINATING, error=reason[:1000]
+    )
+    node_state_event(node_id=node.pk)
+    if node.provider_host_id:
+        driver.destroy_host(node.provider_host_id)
+    services.node_forget_agent(actor=SYSTEM, node=node)
+    _cluster_log(cluster, f"{node.nickname or node}: terminated{f' ({reason})' if reason else ''}")
+
+
+def reconcile(cluster: NodeCluster) -> None:
+    """One idempotent pass toward the cluster's target (DriverError propagates to the task)."""
+    if cluster.state in (ClusterState.INIT, ClusterState.TERMINATED):
+        return
+    driver = provisioning.driver_for_cluster(cluster)
+    live = list(cluster.nodes.filter(state__in=LIVE).order_by("created"))
+    if cluster.state == ClusterState.TERMINATING:
+        for node in live + list(cluster.nodes.filter(state=NodeState.TERMINATING)):
+            _destroy_node(cluster, node, driver)
+        NodeCluster.objects.filter(pk=cluster.pk).update(
+            state=ClusterState.TERMINATED, destroyed_datetime=timezone.now()
+        )
+        cluster_state_event(cluster_id=cluster.pk, action="delete")
+        _finish_actions(cluster, success=True)
+        return
+    now = timezone.now()
+    for node in live:
+        if (
+            node.state == NodeState.DEPLOYING
+            and node.deploy_deadline
+            and node.deploy_deadline < now
+        ):
+            _destroy_node(cluster, node, driver, reason="did not deploy in time; replacing it")
+        elif node.state == NodeState.DEPLOYING and not node.provider_host_id:
+            _boot_host(cluster, node, driver)  # a crash between the row and the host
+    live = list(cluster.nodes.filter(state__in=LIVE).order_by("created"))
+    surplus = len(live) - cluster.target_num_nodes
+    for node in sorted(live, key=lambda n: n.created, reverse=True)[: max(surplus, 0)]:
+        _destroy_node(cluster, node, driver, reason="scaled down")
+    for _ in range(max(-surplus, 0)):
+        _create_node(cluster, driver)
+    _settle(cluster)
+
+
+def _settle(cluster: NodeCluster) -> None:
+    states = list(cluster.nodes.filter(state__in=LIVE).values_list("state", flat=True))
+    deployed = sum(1 for s in states if s in (NodeState.DEPLOYED, NodeState.UPGRADING))
+    if cluster.target_num_nodes == 0 and not states:
+        final = ClusterState.EMPTY
+    elif deployed >= cluster.target_num_nodes and len(states) == cluster.target_num_nodes:
+        final = ClusterState.DEPLOYED
+    else:
+        return  # still deploying or scaling: the next pass looks again
+    now = timezone.now()
+    changed = (
+        NodeCluster.objects.filter(pk=cluster.pk)
+        .exclude(state__in=[ClusterState.TERMINATING, final])
+        .update(state=final)
+    )
+    if changed:
+        cluster_state_event(cluster_id=cluster.pk)
+    NodeCluster.objects.filter(pk=cluster.pk, deployed_datetime=None).update(deployed_datetime=now)
+    _finish_actions(cluster, success=True)
+
+
+def cluster_fail_stuck(cluster: NodeCluster, reason: str) -> None:
+    """The deployment did not converge in time: Partly deployed, its actions Failed."""
+    states = list(cluster.nodes.filter(state__in=LIVE).values_list("state", flat=True))
+    deployed = sum(1 for s in states if s == NodeState.DEPLOYED)
+    if NodeCluster.objects.filter(
+        pk=cluster.pk, state__in=[ClusterState.DEPLOYING, ClusterState.SCALING]
+    ).update(state=ClusterState.PARTLY_DEPLOYED if deployed else ClusterState.DEPLOYING):
+        cluster_state_event(cluster_id=cluster.pk)
+    _finish_actions(cluster, success=False, error=reason)

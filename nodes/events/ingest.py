@@ -1,0 +1,216 @@
+"""Agents' events into the database and out to the pages, in batches.
+
+Each agent connection has an `AgentEventStream`: on connect it sends `ack {seq}` with the
+highest seq stored for the node (where the agent resumes), drops replayed items it has
+already stored, and hands new rows to its process's `EventWriter`. The writer takes what every
+connection has pending, inserts it in one transaction (bulk, idempotent by (node, seq)),
+acknowledges each node's highest seq, and sends each organization's and node's group one
+`events.batch` message per flush. While a flush runs the next batch gathers, so under load
+batches grow instead of queues; past `MAX_PENDING_ROWS` the agents' sockets wait (their
+events stay in their on-disk buffers).
+"""
+
+import asyncio
+import logging
+import weakref
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from channels.db import database_sync_to_async
+from django.db import InterfaceError, OperationalError
+from django.utils import timezone
+
+from ..groups import group_for_node, group_for_org
+from ..models import DockerEvent
+from ..payloads import AckFrame, events_batch
+from .emit import events_layer
+from .layer import send_group_messages
+from .render import event_payload
+from .selectors import node_last_seq
+from .services import NodeContext, agent_event_row, agent_events_store
+
+log = logging.getLogger(__name__)
+MAX_FLUSH_ROWS = 2000
+MAX_PENDING_ROWS = 20000
+RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
+# One thread (one database connection) writes events for the whole process.
+_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-writer")
+
+Ack = Callable[[int], Awaitable[None]]
+
+
+@dataclass
+class _Pending:
+    ctx: NodeContext
+    rows: list[DockerEvent]
+    max_seq: int
+    ack: Ack
+
+
+class EventWriter:
+    """Per event loop (per web process): batches every agent's events into few INSERTs."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._pending: deque[_Pending] = deque()
+        self._rows = 0
+        self._wake = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._fanout: asyncio.Queue = asyncio.Queue()
+        self._tasks: set[asyncio.Task] = set()
+        self.stored = 0
+        self.flushes = 0
+        self._spawn(self._run())
+        self._spawn(self._fanout_run())
+
+    def _spawn(self, coro) -> None:
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def submit(self, pending: _Pending) -> None:
+        self._pending.append(pending)
+        self._rows += len(pending.rows)
+        self._wake.set()
+        if self._rows >= MAX_PENDING_ROWS:
+            self._room.clear()
+            await self._room.wait()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch = self._take()
+                stored = await self._store([row for p in batch for row in p.rows])
+                self._after(batch, stored)
+
+    def _take(self) -> list[_Pending]:
+        taken, rows = [], 0
+        while self._pending and (not taken or rows + len(self._pending[0].rows) <= MAX_FLUSH_ROWS):
+            pending = self._pending.popleft()
+            taken.append(pending)
+            rows += len(pending.rows)
+        self._rows -= rows
+        if self._rows < MAX_PENDING_ROWS:
+            self._room.set()
+        return taken
+
+    async def _store(self, rows: list[DockerEvent]) -> dict:
+        attempt = 0
+        while True:
+            try:
+                return await self._loop.run_in_executor(
+                    _executor, lambda: agent_events_store(rows=rows)
+                )
+            except (OperationalError, InterfaceError) as exc:
+                delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
+                attempt += 1
+                log.warning("storing %d events failed (%s): retrying in %ss", len(rows), exc, delay)
+                await asyncio.sleep(delay)
+            except Exception:
+                # Not transient (the rows themselves): acknowledge anyway, or the agent would
+                # replay the same rows forever.
+                log.exception("dropping %d events that cannot be stored", len(rows))
+                return {}
+
+    def _after(self, batch: list[_Pending], stored: dict) -> None:
+        self.flushes += 1
+        by_group: dict[str, list] = defaultdict(list)
+        acks: dict[Ack, int] = {}
+        for pending in batch:
+            ctx = pending.ctx
+            for row in pending.rows:
+                pk = stored.get(row.uuid)
+                if pk is None:
+                    continue  # stored before (a replay raced another connection)
+                row.pk = pk
+                payload = event_payload(
+                    row, org_name=ctx.org_name, node_uuid=ctx.node_uuid, node_name=ctx.node_name
+                )
+                by_group[group_for_org(ctx.org_id)].append(payload)
+                by_group[group_for_node(ctx.org_id, ctx.node_id)].append(payload)
+            acks[pending.ack] = max(acks.get(pending.ack, 0), pending.max_seq)
+        self.stored += len(stored)
+        for ack, seq in acks.items():
+            self._spawn(ack(seq))
+        if by_group:
+            self._fanout.put_nowait(by_group)
+
+    async def _fanout_run(self) -> None:
+        """Sends what the flushes produced, merged per group: while one round of sends runs,
+        the next flushes' events gather, so a busy process sends fewer, larger messages."""
+        layer = events_layer()
+        while True:
+            merged: dict[str, list] = defaultdict(list)
+            pending = [await self._fanout.get()]
+            while not self._fanout.empty():
+                pending.append(self._fanout.get_nowait())
+            for by_group in pending:
+                for group, events in by_group.items():
+                    merged[group].extend(events)
+            messages = [(group, events_batch(events)) for group, events in merged.items()]
+            try:
+                await send_group_messages(layer, messages)
+            except Exception as exc:  # noqa: BLE001 (pages catch up from the database)
+                log.warning("live events not sent: %r", exc)
+
+
+_writers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EventWriter]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def event_writer() -> EventWriter:
+    loop = asyncio.get_running_loop()
+    writer = _writers.get(loop)
+    if writer is None:
+        writer = _writers[loop] = EventWriter()
+    return writer
+
+
+class AgentEventStream:
+    """The event side of one agent connection (see the module docstring)."""
+
+    def __init__(self, ctx: NodeContext, send_json: Callable[[AckFrame], Awaitable[None]]):
+        self.ctx = ctx
+        self._send_json = send_json
+        self.last_seq = 0  # highest seq stored or handed to the writer
+        self.acked = -1
+
+    async def start(self) -> None:
+        self.last_seq = await database_sync_to_async(node_last_seq)(node_id=self.ctx.node_id)
+        await self.ack(self.last_seq)
+
+    async def receive(self, message: dict) -> None:
+        items = message.get("events")
+        if not isinstance(items, list):
+            log.warning("node %s sent an event message without events", self.ctx.node_uuid)
+            return
+        now = timezone.now()
+        rows, top, bad = [], self.last_seq, 0
+        for item in items:
+            row = agent_event_row(self.ctx, item, now)
+            if row is None:
+                bad += 1
+            elif row.seq > self.last_seq:
+                rows.append(row)
+                top = max(top, row.seq)
+        if bad:
+            log.warning("node %s sent %d malformed events", self.ctx.node_uuid, bad)
+        if not rows:
+            return  # replays of rows handed over already: their flush acknowledges them
+        self.last_seq = top
+        await event_writer().submit(_Pending(self.ctx, rows, top, self.ack))
+
+    async def ack(self, seq: int) -> None:
+        if seq <= self.acked:
+            return
+        self.acked = seq
+        try:
+            await self._send_json({"type": "ack", "seq": seq})
+        except Exception as exc:  # noqa: BLE001 (the socket is gone: the agent replays later)
+            log.debug("ack %d to node %s not sent: %r", seq, self.ctx.node_uuid, exc)

@@ -1,0 +1,118 @@
+"""Stored events as live payloads, and payloads as Docker Cloud stream frames."""
+
+from datetime import UTC, datetime
+
+from ..models import DockerEvent
+from ..payloads import DockerCloudFrame, EventPayload
+
+INFRA = "/api/infra/v1/"
+APP = "/api/app/v1/"
+AUDIT = "/api/audit/v1/"
+
+# Docker container actions that change what Docker Cloud called a container's state. Others
+# (exec_*, attach, kill, stop: a `die` follows) are kept in the database but not streamed.
+CONTAINER_FRAMES = {
+    "create": ("create", "Stopped"),
+    "start": ("update", "Running"),
+    "restart": ("update", "Running"),
+    "unpause": ("update", "Running"),
+    "pause": ("update", "Paused"),
+    "die": ("update", "Stopped"),
+    "destroy": ("delete", "Terminated"),
+}
+PLATFORM_ACTIONS = ("create", "update", "delete")
+
+
+def node_uri(org_name: str, node_uuid) -> str:
+    return f"{INFRA}{org_name}/node/{node_uuid}/"
+
+
+def cluster_uri(org_name: str, cluster_uuid) -> str:
+    return f"{INFRA}{org_name}/nodecluster/{cluster_uuid}/"
+
+
+def action_uri(action_uuid) -> str:
+    return f"{AUDIT}action/{action_uuid}/"
+
+
+def container_uri(org_name: str, container_id: str) -> str:
+    return f"{APP}{org_name}/container/{container_id}/"
+
+
+def iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_payload(
+    event: DockerEvent, *, org_name: str, node_uuid=None, node_name: str = ""
+) -> EventPayload:
+    return {
+        "id": event.pk,
+        "uuid": str(event.uuid),
+        "org": org_name,
+        "node": str(node_uuid) if node_uuid else None,
+        "node_name": node_name,
+        "seq": event.seq,
+        "time": iso(event.time),
+        "type": event.type,
+        "action": event.action,
+        "actor": event.actor_id,
+        "attributes": event.attributes,
+    }
+
+
+def stored_payload(event: DockerEvent) -> EventPayload:
+    """For rows read with `select_related("organization", "node")`."""
+    node = event.node
+    return event_payload(
+        event,
+        org_name=event.organization.name,
+        node_uuid=node.uuid if node else None,
+        node_name=(node.nickname or node.hostname) if node else "",
+    )
+
+
+def _dc_time(value: str) -> str:
+    return value[:19] + "Z"  # Docker Cloud sent whole seconds
+
+
+def dockercloud_frame(event: EventPayload) -> DockerCloudFrame | None:
+    """The Docker Cloud stream frame for an event, or None if Docker Cloud had no such frame."""
+    attrs = event["attributes"]
+    if event["type"] == "container" and event["node"]:
+        mapped = CONTAINER_FRAMES.get(event["action"])
+        if mapped is None or not event["actor"]:
+            return None
+        return {
+            "type": "container",
+            "action": mapped[0],
+            "parents": [node_uri(event["org"], event["node"])],
+            "resource_uri": container_uri(event["org"], event["actor"]),
+            "state": mapped[1],
+            "uuid": event["uuid"],
+            "datetime": _dc_time(event["time"]),
+        }
+    if event["seq"] is None and event["action"] in PLATFORM_ACTIONS and attrs.get("resource_uri"):
+        return {
+            "type": event["type"],
+            "action": event["action"],
+            "parents": list(attrs.get("parents") or []),
+            "resource_uri": attrs["resource_uri"],
+            "state": attrs.get("state") or "",
+            "uuid": event["uuid"],
+            "datetime": _dc_time(event["time"]),
+        }
+    return None
+
+
+def describe(event: EventPayload) -> str:
+    """One line about what the event concerns (the portal's Object column; live.js matches)."""
+    attrs = event["attributes"]
+    if event["type"] == "gap":
+        return f"{attrs.get('dropped', '?')} events lost (node buffer full)"
+    if event["seq"] is None and "state" in attrs:
+        name = attrs.get("name") or ""
+        return f"{name} → {attrs['state']}" if name else str(attrs["state"])
+    name = attrs.get("name") or event["actor"][:12]
+    extra = [f"{key}={attrs[key]}" for key in ("image", "exitCode") if attrs.get(key)]
+    return f"{name} ({', '.join(extra)})" if extra else name

@@ -1,0 +1,99 @@
+"""Who is on the other end of a websocket: API clients by their headers, browsers by session.
+
+The Docker Cloud streams take the same `Authorization` values as the REST API (Basic with an
+API key or a password, `Token`, `Bearer`, `ApiKey`), or the Go SDK's `?user=&token=`. Browser
+sockets carry the session cookie, so their `Origin` must be this site: another site's page
+could otherwise open a socket with the user's cookie (cross-site websocket hijacking).
+"""
+
+import base64
+from dataclasses import dataclass
+from types import SimpleNamespace
+from urllib.parse import parse_qs, urlsplit
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.http import HttpRequest
+
+from accounts.authentication import parse_authorization
+from accounts.models import ApiKey, User
+from accounts.services import APIKEY_KIND, apikey_authenticate
+
+
+@dataclass(frozen=True)
+class ApiCaller:
+    user: User
+    api_key: ApiKey | None
+
+    def as_request(self):
+        """What the REST selectors read from a request: `user` and `auth`."""
+        return SimpleNamespace(user=self.user, auth=self.api_key)
+
+
+def header(scope, name: bytes) -> str:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return ""
+
+
+def query(scope) -> dict[str, str]:
+    raw = scope.get("query_string", b"").decode("latin-1")
+    return {k: v[-1] for k, v in parse_qs(raw).items()}
+
+
+def _authorization(scope) -> str:
+    given = header(scope, b"authorization")
+    if given:
+        return given
+    params = query(scope)  # the Go SDK's older stream helpers
+    if params.get("user") and params.get("token"):
+        raw = f"{params['user']}:{params['token']}".encode()
+        return "Basic " + base64.b64encode(raw).decode()
+    return ""
+
+
+def _http_request(scope) -> HttpRequest:
+    """For `authenticate()`: login throttling (axes) needs the client's address."""
+    request = HttpRequest()
+    client = scope.get("client") or ("", 0)
+    request.META = {
+        "REMOTE_ADDR": client[0] or "",
+        "HTTP_USER_AGENT": header(scope, b"user-agent"),
+        "PATH_INFO": scope.get("path", ""),
+    }
+    request.path = request.path_info = scope.get("path", "")
+    request.method = "GET"
+    return request
+
+
+def api_caller(scope) -> ApiCaller | None:
+    """The user (and API key) behind a handshake's credentials; None means 401. Sync."""
+    value = _authorization(scope)
+    parsed = parse_authorization(value) if value else None
+    if parsed is None:
+        return None
+    scheme, username, secret = parsed
+    if secret.startswith(f"{APIKEY_KIND}_"):
+        key = apikey_authenticate(token=secret)
+        if key is None or not key.user.is_active:
+            return None
+        if username and username.lower() != key.user.username.lower():
+            return None
+        return ApiCaller(user=key.user, api_key=key)
+    if scheme not in ("basic", "apikey"):
+        return None
+    user = authenticate(_http_request(scope), username=username, password=secret)
+    if user is None or not user.is_active:
+        return None
+    return ApiCaller(user=user, api_key=None)
+
+
+def same_origin(scope) -> bool:
+    """A browser's socket comes from a page of this site (or a trusted origin)."""
+    origin = header(scope, b"origin")
+    if not origin:
+        return True  # not a browser: browsers always send Origin on websockets
+    if origin in settings.CSRF_TRUSTED_ORIGINS:
+        return True
+    return urlsplit(origin).netloc.lower() == header(scope, b"host").lower()

@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+from django.conf import settings
+
+
+class ProvidersConfig(AppConfig):
+    name = "providers"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        if settings.PRODUCTION:
+            from core import crypto
+
+            # Production refuses to start without its encryption keys (or with a bad one).
+            crypto.check_keys()

@@ -1,0 +1,149 @@
+"""The portal's events socket: session auth, membership on every subscription, catch-up."""
+
+import pytest
+from channels.db import database_sync_to_async
+
+from accounts import services as account_services
+from accounts.audit import Actor
+from accounts.models import Membership
+from nodes import services as node_services
+from nodes.events import node_state_event
+from nodes.models import DockerEvent
+
+from .conftest import browser_socket, receive_until, register_node, run, session_cookie
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("layer")]
+
+
+def is_events(frame) -> bool:
+    return frame["type"] == "events"
+
+
+async def subscribed(cookie, **subscription):
+    socket = browser_socket(cookie)
+    connected, _ = await socket.connect()
+    assert connected
+    await socket.send_json_to({"type": "subscribe", **subscription})
+    frame = await socket.receive_json_from()
+    return socket, frame
+
+
+def test_anonymous_and_cross_site_sockets_are_refused(owner):
+    cookie = session_cookie(owner.user)
+
+    async def scenario():
+        assert await browser_socket(None).connect() == (False, 4401)
+        evil = browser_socket(cookie, origin="https://evil.example")
+        assert await evil.connect() == (False, 4401)
+        assert (await browser_socket(cookie, origin="").connect())[0]  # not a browser: no Origin
+
+    run(scenario)
+
+
+def test_outsider_is_told_not_found_and_receives_nothing(owner, outsider):
+    node, _ = register_node(owner)
+    cookie = session_cookie(outsider.user)
+
+    async def scenario():
+        refused = browser_socket(cookie, path="/ws/events/?org=acme")
+        assert await refused.connect() == (False, 4404)  # checked before accepting
+        socket, frame = await subscribed(cookie, org="acme")
+        assert frame == {"type": "error", "error": "not found", "org": "acme", "node": None}
+        await socket.send_json_to({"type": "subscribe", "org": "globex", "node": str(node.uuid)})
+        assert (await socket.receive_json_from())["error"] == "not found"  # acme's node
+        own, frame = await subscribed(cookie, org="globex")
+        assert frame["type"] == "subscribed" and frame["nodes"] == []
+        await database_sync_to_async(node_services.node_set_reached)(
+            node_id=node.pk, connection="direct"
+        )
+        assert await socket.receive_nothing(timeout=0.3)
+        assert await own.receive_nothing(timeout=0.3)
+
+    run(scenario)
+
+
+@pytest.mark.smoke
+def test_member_sees_node_state_changes_of_the_org_and_the_node(owner, readonly_member):
+    node, _ = register_node(owner)
+    cookie = session_cookie(readonly_member.user)
+
+    async def scenario():
+        fleet, frame = await subscribed(cookie, org="acme", recent=0)
+        assert frame["nodes"] == [{"uuid": str(node.uuid), "state": "Deploying"}]
+        page, frame = await subscribed(cookie, org="acme", node=str(node.uuid), recent=0)
+        assert frame["node"] == str(node.uuid) and frame["last_id"] > 0
+        await database_sync_to_async(node_services.node_set_reached)(
+            node_id=node.pk, connection="direct"
+        )
+        seen = [await receive_until(s, is_events) for s in (fleet, page)]
+        return [frame for frame, _ in seen]
+
+    fleet, page = run(scenario)
+    assert fleet == page
+    (event,) = fleet["events"]
+    assert event["type"] == "node" and event["action"] == "update" and event["seq"] is None
+    assert event["actor"] == str(node.uuid) and event["node"] == str(node.uuid)
+    assert event["attributes"] == {
+        "state": "Deployed",
+        "resource_uri": f"/api/infra/v1/acme/node/{node.uuid}/",
+        "parents": [],
+    }
+    assert event["id"] == DockerEvent.objects.filter(type="node").latest("id").pk
+
+
+def test_a_removed_member_socket_closes(owner, readonly_member):
+    cookie = session_cookie(readonly_member.user)
+    membership = Membership.objects.get(organization=owner.org, user=readonly_member.user)
+
+    async def scenario():
+        socket, frame = await subscribed(cookie, org="acme")
+        assert frame["type"] == "subscribed"
+        await database_sync_to_async(account_services.membership_remove)(
+            actor=Actor(user=owner.user), membership=membership
+        )
+        return await socket.receive_close(timeout=1)
+
+    assert run(scenario) == 4403
+
+
+def test_catch_up_from_the_last_event_id_seen(owner):
+    node, _ = register_node(owner)
+    cookie = session_cookie(owner.user)
+    for _ in range(3):
+        node_state_event(node_id=node.pk)
+    ids = list(DockerEvent.objects.order_by("id").values_list("id", flat=True))
+
+    async def scenario():
+        socket = browser_socket(cookie, path=f"/ws/events/?org=acme&since={ids[1]}")
+        assert (await socket.connect())[0]
+        subscribed = await socket.receive_json_from()
+        catchup = await socket.receive_json_from()
+        recent, _ = await subscribed_recent()
+        return subscribed, catchup, recent
+
+    async def subscribed_recent():
+        socket, _ = await subscribed(cookie, org="acme", node=str(node.uuid), recent=2)
+        return await socket.receive_json_from(), None
+
+    subscribed_frame, catchup, recent = run(scenario)
+    assert subscribed_frame["last_id"] == ids[-1]
+    assert catchup["catchup"] is True and catchup["truncated"] is False
+    caught = [e["id"] for e in catchup["events"]]
+    assert caught == sorted(caught) and set(ids[2:]) <= set(caught)  # + the overlap window
+    assert [e["id"] for e in recent["events"]] == ids[-2:]
+
+
+def test_bad_messages_get_errors_and_the_socket_stays(owner):
+    cookie = session_cookie(owner.user)
+
+    async def scenario():
+        socket, frame = await subscribed(cookie, org=42)
+        assert frame["type"] == "error"
+        await socket.send_to(text_data="not json")
+        assert (await socket.receive_json_from())["error"] == "unknown message type"
+        await socket.send_json_to({"type": "subscribe", "org": "acme", "node": "nope"})
+        assert (await socket.receive_json_from())["type"] == "error"
+        await socket.send_json_to({"type": "ping"})
+        assert await socket.receive_json_from() == {"type": "pong"}
+
+    run(scenario)

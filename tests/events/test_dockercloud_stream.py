@@ -1,0 +1,159 @@
+"""The Docker Cloud-compatible streams: `/api/audit/v1/[ns/]events` and action logs."""
+
+import base64
+import json
+import re
+
+import pytest
+from channels.db import database_sync_to_async
+
+from accounts.audit import Actor
+from nodes import actions
+from nodes import services as node_services
+from tests.conftest import PASSWORD
+
+from .conftest import agent_socket, api_socket, receive_until, register_node, run
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("layer")]
+DATETIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+def basic(username: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{secret}".encode()).decode()
+
+
+def test_handshake_without_valid_credentials_is_a_401(owner):
+    async def scenario():
+        for auth in (None, basic("alice", "wrong"), "Bearer dck_nope", "Token nope"):
+            socket = api_socket("/api/audit/v1/events", auth)
+            assert await socket.connect() == (False, 401), auth
+            assert json.loads(socket.denial_body)["error"]
+            assert (b"www-authenticate", b'Basic realm="dockercloud"') in socket.denial["headers"]
+
+    run(scenario)
+
+
+def test_api_key_password_and_go_query_credentials_are_accepted(owner, outsider):
+    async def scenario():
+        paths = ["/api/audit/v1/events", "/api/audit/v1/events/", "/api/audit/v1/acme/events"]
+        for path in paths:
+            assert (await api_socket(path, basic("alice", owner.key)).connect())[0], path
+        assert (await api_socket("/api/audit/v1/acme/events/", f"Token {owner.key}").connect())[0]
+        assert (await api_socket("/api/audit/v1/events", basic("alice", PASSWORD)).connect())[0]
+        go = api_socket(f"/api/audit/v1/acme/events?user=alice&token={owner.key}", None)
+        assert (await go.connect())[0]
+        # Another organization's namespace: not found, as on the REST API.
+        foreign = api_socket("/api/audit/v1/acme/events", basic("carol", outsider.key))
+        assert await foreign.connect() == (False, 404)
+
+    run(scenario)
+
+
+@pytest.mark.smoke
+def test_node_container_and_action_changes_arrive_as_docker_cloud_frames(owner, outsider):
+    node, secret = register_node(owner)
+    auth, other = basic("alice", owner.key), basic("carol", outsider.key)
+
+    async def scenario():
+        stream = api_socket("/api/audit/v1/acme/events", auth)
+        containers = api_socket("/api/audit/v1/acme/events/?type=container", auth)
+        stranger = api_socket("/api/audit/v1/events", other)
+        for socket in (stream, containers, stranger):
+            assert (await socket.connect())[0]
+        await database_sync_to_async(node_services.node_set_reached)(
+            node_id=node.pk, connection="direct"
+        )
+        node_frame = await stream.receive_json_from()
+        agent = agent_socket(node, secret)
+        assert (await agent.connect())[0]
+        await receive_until(agent, lambda f: f["type"] == "ack")
+        events = [
+            {"seq": 1, "type": "container", "action": "create", "actor": {"id": "abc"}},
+            {"seq": 2, "type": "container", "action": "exec_create: sh", "actor": {"id": "abc"}},
+            {"seq": 3, "type": "container", "action": "start", "actor": {"id": "abc"}},
+            {"seq": 4, "type": "image", "action": "pull", "actor": {"id": "busybox"}},
+            {"seq": 5, "type": "container", "action": "die", "actor": {"id": "abc"}},
+        ]
+        await agent.send_json_to({"type": "event", "events": events})
+        container_frames = [await stream.receive_json_from() for _ in range(3)]
+        filtered = [await containers.receive_json_from() for _ in range(3)]
+        action = await database_sync_to_async(actions.action_create)(
+            actor=Actor(user=owner.user),
+            organization=owner.org,
+            action="Node Upgrade",
+            object_uri=f"/api/infra/v1/acme/node/{node.uuid}/",
+        )
+        await database_sync_to_async(actions.action_start)(action_id=action.pk)
+        action_frames = [await stream.receive_json_from() for _ in range(2)]
+        assert await stream.receive_nothing(timeout=0.2)
+        assert await containers.receive_nothing(timeout=0.2)  # no node or action frames
+        assert await stranger.receive_nothing(timeout=0.2)
+        await agent.disconnect()
+        return node_frame, container_frames, filtered, action_frames, action
+
+    node_frame, container_frames, filtered, action_frames, action = run(scenario)
+    node_uri = f"/api/infra/v1/acme/node/{node.uuid}/"
+    assert set(node_frame) == {
+        "type", "action", "parents", "resource_uri", "state", "uuid", "datetime",
+    }  # fmt: skip
+    assert node_frame["type"] == "node" and node_frame["action"] == "update"
+    assert node_frame["resource_uri"] == node_uri and node_frame["state"] == "Deployed"
+    assert node_frame["parents"] == [] and DATETIME.match(node_frame["datetime"])
+    assert [(f["action"], f["state"]) for f in container_frames] == [
+        ("create", "Stopped"),
+        ("update", "Running"),
+        ("update", "Stopped"),
+    ]
+    assert container_frames == filtered
+    assert container_frames[0]["resource_uri"] == "/api/app/v1/acme/container/abc/"
+    assert container_frames[0]["parents"] == [node_uri]
+    assert [(f["type"], f["action"], f["state"]) for f in action_frames] == [
+        ("action", "create", "Pending"),
+        ("action", "update", "In progress"),
+    ]
+    assert action_frames[0]["resource_uri"] == f"/api/audit/v1/action/{action.uuid}/"
+    assert action_frames[0]["parents"] == [node_uri]
+
+
+def test_action_logs_tail_then_follow_until_the_action_ends(owner, outsider):
+    action = actions.action_create(
+        actor=Actor(user=owner.user), organization=owner.org, action="Node Deploy"
+    )
+    actions.action_start(action_id=action.pk)
+    for n in range(1, 5):
+        actions.action_log(action_id=action.pk, line=f"line {n}")
+    auth = basic("alice", owner.key)
+    logs = f"/api/audit/v1/action/{action.uuid}/logs/"
+
+    async def frames_until_close(socket):
+        out = []
+        while True:
+            message = await socket.receive_output(3)
+            if message["type"] == "websocket.close":
+                return out
+            out.append(json.loads(message["text"]))
+
+    async def scenario():
+        tail = api_socket(f"{logs}?follow=false&tail=2", auth)
+        assert (await tail.connect())[0]
+        tailed = await frames_until_close(tail)
+        namespaced = api_socket(f"/api/audit/v1/acme/action/{action.uuid}/logs?follow=false", auth)
+        assert (await namespaced.connect())[0]
+        everything = await frames_until_close(namespaced)
+        foreign = api_socket(logs, basic("carol", outsider.key))
+        assert await foreign.connect() == (False, 404)
+
+        follow = api_socket(f"{logs}?tail=1", auth)
+        assert (await follow.connect())[0]
+        first = await follow.receive_json_from()
+        await database_sync_to_async(actions.action_log)(action_id=action.pk, line="line 5")
+        live = await follow.receive_json_from()
+        await database_sync_to_async(actions.action_finish)(action_id=action.pk, success=True)
+        rest = await frames_until_close(follow)
+        return tailed, everything, first, live, rest
+
+    tailed, everything, first, live, rest = run(scenario)
+    assert [f["log"] for f in tailed] == ["line 3", "line 4"]
+    assert all(set(f) == {"type", "log", "timestamp"} and f["type"] == "log" for f in tailed)
+    assert [f["log"] for f in everything] == ["line 1", "line 2", "line 3", "line 4"]
+    assert first["log"] == "line 4" and live["log"] == "line 5" and rest == []
