@@ -234,6 +234,8 @@ DC_UPGRADE_DOCKER_COMMAND = env_str(
 )
 DC_SWEEP_INTERVAL = env_int("DC_SWEEP_INTERVAL", 5)  # seconds between liveness sweeps
 DC_RECONCILE_INTERVAL = env_int("DC_RECONCILE_INTERVAL", 10)  # seconds between cluster passes
+# A pass holds a per-cluster lock this long at most (a crashed worker's lock then expires).
+DC_RECONCILE_LOCK_SECONDS = env_int("DC_RECONCILE_LOCK_SECONDS", 60)
 # A provider node that is not Deployed this long after its host was requested is replaced.
 DC_NODE_DEPLOY_TIMEOUT = env_int("DC_NODE_DEPLOY_TIMEOUT", 600)
 CELERY_BEAT_SCHEDULE = {

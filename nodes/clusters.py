@@ -235,11 +235,24 @@ def _create_node(cluster: NodeCluster, driver) -> None:
     _boot_host(cluster, node, driver)
 
 
+def boot_script(install_url: str) -> str:
+    """The cloud-init user data: run the install script, retrying while the control plane is
+    out of reach (a restart, a network blip at boot), for up to `DC_NODE_DEPLOY_TIMEOUT`."""
+    tries = max(settings.DC_NODE_DEPLOY_TIMEOUT // 10, 1)
+    return (
+        "#!/bin/sh\n"
+        f"i=0\nwhile [ $i -lt {tries} ]; do\n"
+        f"  if curl -fsSL --connect-timeout 10 -o /run/dockercloud-install.sh '{install_url}' &&"
+        " sh /run/dockercloud-install.sh; then exit 0; fi\n"
+        "  i=$((i + 1)); sleep 10\ndone\nexit 1\n"
+    )
+
+
 def _boot_host(cluster: NodeCluster, node: Node, driver) -> None:
     _, token = services.registration_token_create(
         actor=SYSTEM, organization=cluster.organization, node=node
     )
-    user_data = f"#!/bin/sh\ncurl -fsSL {cluster.install_url}/install/{token} | sh\n"
+    user_data = boot_script(f"{cluster.install_url}/install/{token}")
     host = driver.create_host(
         node_uuid=str(node.uuid),
         region=cluster.region,
@@ -254,6 +267,17 @@ def _boot_host(cluster: NodeCluster, node: Node, driver) -> None:
     )
     Node.objects.filter(pk=node.pk).update(provider_host_id=host.id)
     _cluster_log(cluster, f"{node.nickname}: host {host.id} is booting")
+
+
+def _adopt_or_boot(cluster: NodeCluster, node: Node, driver) -> None:
+    """A crash came between the node's row and recording its host: find the host the driver
+    made (tagged with the node's uuid) rather than make a second; boot one if there is none."""
+    found = driver.find_host(node_uuid=str(node.uuid), region=cluster.region)
+    if found is not None:
+        Node.objects.filter(pk=node.pk).update(provider_host_id=found.id)
+        _cluster_log(cluster, f"{node.nickname}: found its host {found.id}")
+    elif node.state == NodeState.DEPLOYING:
+        _boot_host(cluster, node, driver)
 
 
 def _destroy_node(cluster: NodeCluster, node: Node, driver, reason: str = "") -> None:
@@ -290,8 +314,8 @@ def reconcile(cluster: NodeCluster) -> None:
             and node.deploy_deadline < now
         ):
             _destroy_node(cluster, node, driver, reason="did not deploy in time; replacing it")
-        elif node.state == NodeState.DEPLOYING and not node.provider_host_id:
-            _boot_host(cluster, node, driver)  # a crash between the row and the host
+        elif not node.provider_host_id:
+            _adopt_or_boot(cluster, node, driver)
     live = list(cluster.nodes.filter(state__in=LIVE).order_by("created"))
     surplus = len(live) - cluster.target_num_nodes
     for node in sorted(live, key=lambda n: n.created, reverse=True)[: max(surplus, 0)]:

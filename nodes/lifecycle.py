@@ -6,12 +6,13 @@ task moves the Action through In progress to Success or Failed and the node to i
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 
 from accounts.audit import Actor, audit_record
 
 from . import actions
 from .events.services import node_state_event
-from .models import Action, Node, NodeState
+from .models import Action, Node, NodeCluster, NodeState
 
 TAG_MAX = 50
 
@@ -99,6 +100,11 @@ def node_terminate(*, actor: Actor, node: Node, action: Action) -> None:
         NodeState.TERMINATING,
         "terminate",
     )
+    if node.node_cluster_id:
+        # As in Docker Cloud: terminating a cluster's node shrinks the cluster (no replacement).
+        NodeCluster.objects.filter(pk=node.node_cluster_id, target_num_nodes__gt=0).update(
+            target_num_nodes=F("target_num_nodes") - 1
+        )
     audit_record(actor=actor, action="node.terminate", organization=node.organization, obj=node)
     transaction.on_commit(lambda: terminate_node.delay(node.pk, action.pk))
 

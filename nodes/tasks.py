@@ -9,7 +9,7 @@ from django.core.cache import cache
 from accounts.audit import SYSTEM
 from providers.drivers import DriverError
 
-from . import actions, clusters, selectors, services
+from . import actions, clusters, provisioning, selectors, services
 from .agent_rpc import AgentUnavailable, agent_command
 from .docker_client import direct_client, docker_client, tunnel_client
 from .models import Connection, NodeState
@@ -17,7 +17,6 @@ from .models import Connection, NodeState
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT = 4
 UPGRADE_TIMEOUT = 900
-RECONCILE_LOCK_SECONDS = 300
 
 
 def _answers(make_client, node) -> bool:
@@ -130,11 +129,21 @@ def terminate_node(node_id: int, action_id: int) -> None:
         return
 
     def work(log):
-        try:
-            result = agent_command(node.uuid, "deregister", timeout=30)
-            log("The agent deregistered" if result.get("ok") else f"Agent: {result.get('error')}")
-        except AgentUnavailable:
-            log("The agent is not connected; its credentials are revoked")
+        if node.node_cluster_id and node.provider_host_id:
+            try:
+                provisioning.driver_for_cluster(node.node_cluster).destroy_host(
+                    node.provider_host_id
+                )
+            except DriverError as exc:
+                raise TaskFailure(f"The provider did not destroy the host: {exc.message}") from None
+            log(f"The {node.provider} host {node.provider_host_id} is destroyed")
+        else:
+            try:
+                result = agent_command(node.uuid, "deregister", timeout=30)
+                ok = result.get("ok")
+                log("The agent deregistered" if ok else f"Agent: {result.get('error')}")
+            except AgentUnavailable:
+                log("The agent is not connected; its credentials are revoked")
         services.node_forget_agent(actor=SYSTEM, node=node)
         log(f"{node} is terminated")
 
@@ -145,7 +154,8 @@ def terminate_node(node_id: int, action_id: int) -> None:
 def reconcile_cluster(cluster_id: int) -> None:
     """One reconciler pass for one cluster; a mutex keeps two workers off the same cluster."""
     lock = f"reconcile-cluster:{cluster_id}"
-    if not cache.add(lock, "1", timeout=RECONCILE_LOCK_SECONDS):
+    # The lock outlives a crashed worker by at most this long; a pass takes seconds.
+    if not cache.add(lock, "1", timeout=settings.DC_RECONCILE_LOCK_SECONDS):
         return  # another worker is on it; beat comes back soon
     try:
         cluster = selectors.cluster_by_id(cluster_id=cluster_id)

@@ -10,10 +10,10 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 from channels.layers import channel_layers
 from django.db import connection
@@ -61,15 +61,65 @@ def _redis_url() -> str:
     return f"{base}/{1 + int(worker.removeprefix('gw') or 0)}"
 
 
-@dataclass
+CELERY = [sys.executable, "-m", "celery", "-A", "dockercloud"]
+
+
 class ControlPlane:
-    url: str  # as the test reaches it
-    public_url: str  # as lab hosts reach it
-    process: subprocess.Popen
-    log: Path
+    """The production topology in subprocesses: `manage.py serve`, a Celery worker and beat.
+
+    `crash()` kills all three at once (mid-task, as a machine crash would); `start()` again.
+    """
+
+    def __init__(self, port: int, env: dict, log: Path):
+        self.port, self.env, self.log = port, env, log
+        self.url = f"http://127.0.0.1:{port}"  # as the test reaches it
+        self.public_url = env["DC_PUBLIC_URL"]  # as lab hosts reach it
+        self.processes: list[subprocess.Popen] = []
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def start(self) -> None:
+        commands = [
+            [sys.executable, "manage.py", "serve", "--host", ALL_INTERFACES,
+             "--port", str(self.port), "--no-admin"],
+            [*CELERY, "worker", "--pool", "threads", "--concurrency", "4", "--loglevel", "INFO",
+             "--without-mingle", "--without-gossip", "--hostname", f"e2e-{self.port}@%h"],
+            [*CELERY, "beat", "--loglevel", "INFO"],
+        ]  # fmt: skip
+        with open(self.log, "ab") as out:
+            self.processes = [
+                subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+                for cmd in commands
+            ]
+        wait_for(self._healthy, timeout=30, message="the control plane's /healthz")
+
+    def _healthy(self) -> bool:
+        for process in self.processes:
+            if process.poll() is not None:
+                pytest.fail(f"{process.args[2:4]} exited:\n{self.log_text()[-3000:]}")
+        try:
+            return requests.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def crash(self) -> None:
+        """SIGKILL: web, worker and beat die at once, mid-task."""
+        for process in self.processes:
+            process.kill()
+        for process in self.processes:
+            process.wait()
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 @pytest.fixture
@@ -78,6 +128,8 @@ def control_plane(transactional_db, settings, tmp_path):
         pytest.skip("the live control plane needs the suite's PostgreSQL and Redis")
     port = _free_port()
     redis_url = _redis_url()
+    # Nothing left over from an earlier test on this worker (queued tasks, groups, locks).
+    redis.Redis.from_url(redis_url).flushdb()
     env = dict(
         os.environ,
         DATABASE_URL=_database_url(),
@@ -86,49 +138,34 @@ def control_plane(transactional_db, settings, tmp_path):
         DC_VAR_DIR=str(tmp_path / "var"),
         DC_HEARTBEAT_INTERVAL=str(HEARTBEAT),
         DC_SWEEP_INTERVAL="1",
+        DC_RECONCILE_INTERVAL="2",
+        DC_RECONCILE_LOCK_SECONDS="15",
         # Lab hosts share the machine's packages: an upgrade only restarts the daemon.
         DC_UPGRADE_DOCKER_COMMAND="true",
-        DC_EMBEDDED_WORKERS="2",
         DC_LOG_LEVEL="INFO",
     )
-    log = tmp_path / "control-plane.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "serve", "--host", ALL_INTERFACES, "--port", str(port),
-             "--no-admin", "--with-worker"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    # This process relays tunnel streams too: same Redis database as the server.
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [redis_url], "prefix": "dc", "capacity": 2000},
-        }
+    # This process relays tunnel streams and emits events too: the server's Redis database.
+    layers = {**settings.CHANNEL_LAYERS}
+    layers["default"] = {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [redis_url], "prefix": "dc", "capacity": 2000},
     }
+    if "events" in layers:
+        layers["events"] = {
+            **layers["events"],
+            "CONFIG": {**layers["events"].get("CONFIG", {}), "hosts": [redis_url]},
+        }
+    settings.CHANNEL_LAYERS = layers
     channel_layers.backends.clear()
-    cp = ControlPlane(f"http://127.0.0.1:{port}", env["DC_PUBLIC_URL"], process, log)
-
-    def healthy():
-        if process.poll() is not None:
-            pytest.fail(f"control plane exited:\n{cp.log_text()[-3000:]}")
-        try:
-            return requests.get(f"{cp.url}/healthz", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
+    cp = ControlPlane(port, env, tmp_path / "control-plane.log")
     try:
-        wait_for(healthy, timeout=30, message="the control plane's /healthz")
+        cp.start()
         yield cp
     finally:
         # Shown by pytest only when the test fails: what the server saw.
         print("---- control plane log (last 60 lines) ----")
         print("\n".join(cp.log_text().splitlines()[-60:]))
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        cp.stop()
         channel_layers.backends.clear()
 
 

@@ -9,9 +9,10 @@ import pytest
 import lab
 from accounts import services
 from accounts.audit import Actor
-from nodes.models import Node, NodeCluster
+from nodes.models import Action, Node, NodeCluster
 from tests.conftest import PASSWORD
 
+from .conftest import wait_for
 from .stock_clients import StockClients
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -82,25 +83,41 @@ def test_cluster_lifecycle_with_the_stock_cli(cli):
         assert cluster.state == "Deployed" and len(_cluster_nodes(cluster)) == 4
         newest = _cluster_nodes(cluster)[-1]
 
-        cli.cli("nodecluster", "scale", "web", "3", "--sync", namespace="acme", timeout=240)
+        cli.cli("nodecluster", "scale", "web", "2", "--sync", namespace="acme", timeout=240)
         cluster.refresh_from_db()
         remaining = _cluster_nodes(cluster)
-        assert [n.pk for n in remaining] == [n.pk for n in first]  # the newest went first
+        assert [n.pk for n in remaining] == [n.pk for n in first[:2]]  # newest went first
         newest.refresh_from_db()
-        assert newest.state == "Terminated" and not _hosts_of([newest])
+        assert newest.state == "Terminated" and not _hosts_of([newest, first[2]])
 
-        short = str(first[0].uuid)[:8]
-        cli.cli("node", "upgrade", short, "--sync", namespace="acme", timeout=240)
-        first[0].refresh_from_db()
-        assert first[0].state == "Deployed" and first[0].docker_version
+        upgraded, doomed = remaining
+        cli.cli("node", "upgrade", str(upgraded.uuid)[:8], "--sync", namespace="acme", timeout=240)
+        upgraded.refresh_from_db()
+        assert upgraded.state == "Deployed" and upgraded.docker_version
+
+        cli.cli("node", "rm", str(doomed.uuid)[:8], "--sync", namespace="acme", timeout=120)
+        doomed.refresh_from_db()
+        cluster.refresh_from_db()
+        assert doomed.state == "Terminated" and not _hosts_of([doomed])
+        assert cluster.target_num_nodes == 1 and len(_cluster_nodes(cluster)) == 1
 
         cli.cli("nodecluster", "rm", "web", "--sync", namespace="acme", timeout=240)
         cluster.refresh_from_db()
         assert cluster.state == "Terminated"
         assert not _hosts_of(first) and not cluster.nodes.exclude(state="Terminated").exists()
 
+        user_actions = Action.objects.filter(is_user_action=True)
+        assert {a.state for a in user_actions} == {"Success"}, [
+            (a.action, a.state, a.error) for a in user_actions
+        ]
         actions = cli.cli("action", "ls").stdout
-        for name in ("Node Cluster Deploy", "Node Cluster Scale", "Node Cluster Terminate"):
+        for name in (
+            "Node Cluster Deploy",
+            "Node Cluster Scale",
+            "Node Upgrade Docker",
+            "Node Terminate",
+            "Node Cluster Terminate",
+        ):
             assert name in actions
     finally:
         events.terminate()
@@ -127,3 +144,45 @@ def test_scale_on_an_undeployed_cluster_only_changes_the_target(cli):
     cluster = NodeCluster.objects.get(uuid=created["uuid"])
     assert cluster.state == "Init" and cluster.target_num_nodes == 5
     assert not cluster.nodes.exists()
+
+
+def _describe(cluster: NodeCluster) -> str:
+    """The cluster, its nodes, and the boot log of a node that is still deploying."""
+    cluster.refresh_from_db()
+    nodes = list(cluster.nodes.all())
+    text = f"cluster {cluster.state}, nodes {[(n.state, n.provider_host_id) for n in nodes]}"
+    waiting = [n for n in nodes if n.state == "Deploying" and n.provider_host_id]
+    if waiting and waiting[0].provider_host_id in {h.name for h in lab.list_hosts()}:
+        host = lab.get_host(waiting[0].provider_host_id)
+        boot = host.run("tail -n 20 /var/log/cloud-init-output.log", check=False).stdout
+        text += f"\nboot log of {host.name}:\n{boot}"
+    return text
+
+
+def test_a_crash_in_the_middle_of_the_deploy_changes_nothing(cli, control_plane):
+    created = cli.cli(
+        "nodecluster", "create", "-t", "3", "db", "local", "local", "lab", namespace="acme"
+    )  # fmt: skip
+    assert created.returncode == 0
+    cluster = NodeCluster.objects.get(name="db")
+    # Mid-deploy: some hosts requested, not all nodes Deployed yet.
+    wait_for(
+        lambda: cluster.nodes.exclude(provider_host_id="").exists(),
+        timeout=60,
+        message="the first host to be requested",
+    )
+    assert cluster.nodes.filter(state="Deployed").count() < 3
+    control_plane.crash()
+    control_plane.start()
+    deploy = Action.objects.get(action="Node Cluster Deploy")
+    wait_for(
+        lambda: Action.objects.get(pk=deploy.pk).state == "Success",
+        timeout=180,
+        message="the deploy action to succeed after the crash",
+        seen=lambda: _describe(cluster),
+    )
+    cluster.refresh_from_db()
+    live = cluster.nodes.exclude(state="Terminated")
+    assert cluster.state == "Deployed" and live.count() == 3
+    assert set(live.values_list("state", flat=True)) == {"Deployed"}
+    assert len(_hosts_of(live)) == 3  # one host per node: none made twice
