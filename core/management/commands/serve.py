@@ -15,20 +15,16 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--no-admin", action="store_true", help="Skip the first-run admin.")
-        parser.add_argument(
-            "--with-worker",
-            action="store_true",
-            help="Run Celery worker threads and beat in this process even with a Redis broker "
-            "(always so in the embedded default).",
-        )
 
-    def handle(self, *args, host, port, no_admin, with_worker, **options):
+    def handle(self, *args, host, port, no_admin, **options):
         if not no_admin:
             self._first_run_admin()
         from dockercloud.celery import app
 
         contexts = []
-        if settings.EMBEDDED or with_worker:
+        # With a Redis broker, workers and beat are their own processes (`make worker`,
+        # `make beat`): several worker controllers in one process were seen to stop consuming.
+        if settings.EMBEDDED:
             from core.embedded import start_embedded_celery
 
             contexts = start_embedded_celery(app)
