@@ -10,6 +10,7 @@ import lab
 from accounts import services
 from accounts.audit import Actor
 from nodes.models import Action, Node, NodeCluster
+from providers.drivers.local import LocalDriver
 from tests.conftest import PASSWORD
 
 from .conftest import wait_for
@@ -27,8 +28,8 @@ def cli(control_plane, stock_clients_dir, tmp_path):
     clients = StockClients(py27, target, control_plane.url, "ops", key, tmp_path)
     yield clients
     # Hosts the control plane made through the local provider: never leave one behind.
-    made = Node.objects.exclude(provider_host_id="").values_list("provider_host_id", flat=True)
-    leftovers = [name for name in made if name in {h.name for h in lab.list_hosts()}]
+    made = {LocalDriver.host_name(uuid) for uuid in Node.objects.values_list("uuid", flat=True)}
+    leftovers = [h.name for h in lab.list_hosts() if h.name in made]
     if leftovers:
         lab.down(leftovers)
 
