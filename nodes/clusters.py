@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from accounts.audit import SYSTEM, Actor, audit_record
 from accounts.permissions import Access
+from providers.drivers import HostState
 
 from . import actions, provisioning, services
 from .events.services import cluster_state_event, node_state_event
@@ -273,7 +274,7 @@ def _adopt_or_boot(cluster: NodeCluster, node: Node, driver) -> None:
     """A crash came between the node's row and recording its host: find the host the driver
     made (tagged with the node's uuid) rather than make a second; boot one if there is none."""
     found = driver.find_host(node_uuid=str(node.uuid), region=cluster.region)
-    if found is not None:
+    if found is not None and found.state in (HostState.PENDING, HostState.RUNNING):
         Node.objects.filter(pk=node.pk).update(provider_host_id=found.id)
         _cluster_log(cluster, f"{node.nickname}: found its host {found.id}")
     elif node.state == NodeState.DEPLOYING:

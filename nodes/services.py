@@ -59,6 +59,10 @@ def registration_token_create(
     """
     plaintext, _ = tokens.make_token(TOKEN_KIND)
     ttl = ttl or timedelta(seconds=settings.DC_REGISTRATION_TOKEN_TTL)
+    if node is not None:
+        # A node booted again (its first host was lost): its earlier token is retired, so a
+        # straggling host cannot register with it.
+        RegistrationToken.objects.filter(node=node).update(node=None, expires_at=timezone.now())
     token = RegistrationToken.objects.create(
         organization=organization,
         digest=tokens.digest(plaintext),

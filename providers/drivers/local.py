@@ -13,6 +13,7 @@ the host, as on a cloud VM.
 from __future__ import annotations
 
 import json
+import os
 import uuid as uuidlib
 
 from django.conf import settings
@@ -31,6 +32,16 @@ BOOT = (
     f'(setsid sh -c \'if head -c2 {USER_DATA} | grep -q "^#!"; then exec {USER_DATA}; '
     f"else exec sh {USER_DATA}; fi' >>{OUTPUT_LOG} 2>&1 </dev/null &)"
 )
+
+
+def _pid_alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (TypeError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _lab():
@@ -129,11 +140,22 @@ class LocalDriver(ProviderDriver):
         )
 
     def _host(self, name: str):
+        """The live lab host called `name`, or None.
+
+        A recorded host whose holder is gone (half-made when its creator was killed, or dead)
+        cannot be brought back: like a terminated VM, it is cleaned away and counts as none.
+        """
         lab = _lab()
         try:
-            return lab.get_host(name)
+            host = lab.get_host(name)
         except lab.LabError:
             return None
+        if not host.alive():
+            if host.status == "creating" and _pid_alive(host.created_by):
+                return None  # being made right now by another process
+            host.destroy()
+            return None
+        return host
 
     def find_host(self, *, node_uuid: str, region: str | None = None) -> HostInfo | None:
         host = self._host(self.host_name(node_uuid))
