@@ -86,11 +86,8 @@ def register(request):
         return JsonResponse({"error": str(exc)}, status=exc.status)
     node = result["node"]
     base = public_base(request)
-    ws_base = (
-        "wss://" + base[len("https://") :]
-        if base.startswith("https://")
-        else "ws://" + base[len("http://") :]
-    )
+    # http -> ws, https -> wss: the agent reaches the websocket where it reached us.
+    ws_base = "ws" + base.removeprefix("http")
     return JsonResponse(
         {
             "node_uuid": str(node.uuid),

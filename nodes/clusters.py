@@ -200,7 +200,7 @@ def _node_tags(cluster: NodeCluster) -> list[dict]:
     return [{"name": n} for n in dict.fromkeys(names)]
 
 
-def _cluster_log(cluster: NodeCluster, line: str) -> None:
+def cluster_log(cluster: NodeCluster, line: str) -> None:
     log.info("cluster %s: %s", cluster.uuid, line)
     for action_id in _open_actions(cluster):
         actions.action_log(action_id=action_id, line=line)
@@ -267,7 +267,7 @@ def _boot_host(cluster: NodeCluster, node: Node, driver) -> None:
         options=cluster.provider_options,
     )
     Node.objects.filter(pk=node.pk).update(provider_host_id=host.id)
-    _cluster_log(cluster, f"{node.nickname}: host {host.id} is booting")
+    cluster_log(cluster, f"{node.nickname}: host {host.id} is booting")
 
 
 def _adopt_or_boot(cluster: NodeCluster, node: Node, driver) -> None:
@@ -276,7 +276,7 @@ def _adopt_or_boot(cluster: NodeCluster, node: Node, driver) -> None:
     found = driver.find_host(node_uuid=str(node.uuid), region=cluster.region)
     if found is not None and found.state in (HostState.PENDING, HostState.RUNNING):
         Node.objects.filter(pk=node.pk).update(provider_host_id=found.id)
-        _cluster_log(cluster, f"{node.nickname}: found its host {found.id}")
+        cluster_log(cluster, f"{node.nickname}: found its host {found.id}")
     elif node.state == NodeState.DEPLOYING:
         _boot_host(cluster, node, driver)
 
@@ -289,7 +289,7 @@ def _destroy_node(cluster: NodeCluster, node: Node, driver, reason: str = "") ->
     if node.provider_host_id:
         driver.destroy_host(node.provider_host_id)
     services.node_forget_agent(actor=SYSTEM, node=node)
-    _cluster_log(cluster, f"{node.nickname or node}: terminated{f' ({reason})' if reason else ''}")
+    cluster_log(cluster, f"{node.nickname or node}: terminated{f' ({reason})' if reason else ''}")
 
 
 def reconcile(cluster: NodeCluster) -> None:

@@ -164,7 +164,7 @@ def reconcile_cluster(cluster_id: int) -> None:
         try:
             clusters.reconcile(cluster)
         except DriverError as exc:
-            clusters._cluster_log(cluster, f"provider error: {exc.message}")
+            clusters.cluster_log(cluster, f"provider error: {exc.message}")
             if exc.permanent:
                 clusters.cluster_fail_stuck(cluster, exc.message)
     finally:

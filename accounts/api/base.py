@@ -16,8 +16,12 @@ class OrgScopedViewSet(viewsets.GenericViewSet):
     def check_permissions(self, request):
         if not request.user.is_authenticated:
             self.permission_denied(request)
-        self.access = organization_access(request=request, name=self.kwargs["ns"])
+        self.access = self.resolve_access(request)
         super().check_permissions(request)
+
+    def resolve_access(self, request):
+        """The caller's Access to the organization this URL addresses (Http404 if none)."""
+        return organization_access(request=request, name=self.kwargs["ns"])
 
     @property
     def organization(self):

@@ -2,11 +2,10 @@
 
 import json
 
-from rest_framework import permissions, status, viewsets
+from rest_framework import status
 from rest_framework.response import Response
 
-from accounts.audit import Actor
-from accounts.permissions import OrgPermission
+from accounts.api.base import OrgScopedViewSet
 from core.dockercloud import namespace_access
 
 from .. import actions
@@ -20,25 +19,11 @@ def action_uri(action: Action) -> str:
     return f"{AUDIT}action/{action.uuid}/"
 
 
-class InfraViewSet(viewsets.GenericViewSet):
-    """Resolves the optional namespace into `self.access` (404 if not the caller's)."""
+class InfraViewSet(OrgScopedViewSet):
+    """The namespace segment is optional here: without it, the caller's own organization."""
 
-    permission_classes = [permissions.IsAuthenticated, OrgPermission]
-    verb_map: dict[str, str] = {}
-
-    def check_permissions(self, request):
-        if not request.user.is_authenticated:
-            self.permission_denied(request)
-        self.access = namespace_access(request, self.kwargs.get("ns"))
-        super().check_permissions(request)
-
-    @property
-    def organization(self):
-        return self.access.organization
-
-    @property
-    def actor(self) -> Actor:
-        return Actor.from_request(self.request)
+    def resolve_access(self, request):
+        return namespace_access(request, self.kwargs.get("ns"))
 
     def start_action(self, name: str, *, object_uri: str, object_uuid=None, **kwargs) -> Action:
         """An Action for this API call, with the call's method, path, body and user agent."""
