@@ -18,7 +18,8 @@ import requests
 from channels.layers import channel_layers
 from django.db import connection
 
-from lab import net
+from lab import net, state
+from lab.pytest_plugin import LOCK_TIMEOUT
 
 ROOT = Path(__file__).resolve().parents[2]
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104 (lab hosts reach the server at the lab gateway)
@@ -158,15 +159,18 @@ def control_plane(transactional_db, settings, tmp_path):
     settings.CHANNEL_LAYERS = layers
     channel_layers.backends.clear()
     cp = ControlPlane(port, env, tmp_path / "control-plane.log")
-    try:
-        cp.start()
-        yield cp
-    finally:
-        # Shown by pytest only when the test fails: what the server saw.
-        print("---- control plane log (last 60 lines) ----")
-        print("\n".join(cp.log_text().splitlines()[-60:]))
-        cp.stop()
-        channel_layers.backends.clear()
+    # The local provider makes lab hosts for this test: hold the lab like the `lab_hosts`
+    # fixture does, so a `lab_exclusive` test never sees them come and go.
+    with state.locked(state.SESSION_LOCK_FILE, shared=True, timeout=LOCK_TIMEOUT):
+        try:
+            cp.start()
+            yield cp
+        finally:
+            # Shown by pytest only when the test fails: what the server saw.
+            print("---- control plane log (last 60 lines) ----")
+            print("\n".join(cp.log_text().splitlines()[-60:]))
+            cp.stop()
+            channel_layers.backends.clear()
 
 
 @pytest.fixture(scope="session")
