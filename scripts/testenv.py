@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STATE_DIR = ROOT / ".testenv"
+# DC_TESTENV_DIR: another state dir, for a second environment beside `make test`'s.
+STATE_DIR = Path(os.environ.get("DC_TESTENV_DIR") or ROOT / ".testenv")
 STATE = STATE_DIR / "state.json"
 IS_ROOT = os.geteuid() == 0
 
