@@ -79,6 +79,9 @@ def cluster_create(
         credential_uuid=getattr(cred, "uuid", None),
         install_url=install_url,
     )
+    provisioning.record_credential_use(
+        actor=actor, cluster=cluster, purpose=f"create node cluster {cluster.name}"
+    )
     audit_record(
         actor=actor, action="nodecluster.create", organization=cluster.organization, obj=cluster
     )
@@ -109,6 +112,9 @@ def _reconcile_on_commit(cluster: NodeCluster) -> None:
 @transaction.atomic
 def cluster_deploy(*, actor: Actor, cluster: NodeCluster, action: Action) -> None:
     _transition(cluster, (ClusterState.INIT,), ClusterState.DEPLOYING, "deploy")
+    provisioning.record_credential_use(
+        actor=actor, cluster=cluster, purpose=f"deploy node cluster {cluster.name}"
+    )
     actions.action_start(action_id=action.pk)
     audit_record(
         actor=actor, action="nodecluster.deploy", organization=cluster.organization, obj=cluster

@@ -3,7 +3,7 @@
 import re
 from dataclasses import dataclass
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from accounts.permissions import Access
 
@@ -59,7 +59,7 @@ def parse_placement(region_uri, node_type_uri) -> Placement:
 
 
 def credential_for_cluster(*, access: Access, provider: str, credential_uuid=None):
-    """The credential a new cluster deploys with (the `use` permission is checked).
+    """The credential a new cluster deploys with (the caller must be allowed to use it).
 
     Returns None for providers that need none (the local lab).
     """
@@ -67,6 +67,8 @@ def credential_for_cluster(*, access: Access, provider: str, credential_uuid=Non
     from providers.drivers import get_driver_class
 
     if not get_driver_class(provider).fields:
+        if not access.can("use"):  # a credential grant is no licence for other providers
+            raise PermissionDenied
         return None
     if credential_uuid:
         return provider_selectors.credential_for_use(access=access, uuid=credential_uuid)
@@ -78,9 +80,23 @@ def credential_for_cluster(*, access: Access, provider: str, credential_uuid=Non
         raise ValidationError(
             {"credential": [f"This organization has {problem} for {provider}: name one by uuid."]}
         )
-    if not access.can("use"):
-        raise ValidationError({"credential": ["You may not deploy with this credential."]})
+    if not provider_selectors.credential_usable(access=access, credential=found[0]):
+        raise PermissionDenied
     return found[0]
+
+
+def record_credential_use(*, actor, cluster: NodeCluster, purpose: str) -> None:
+    """Audit a deploy with the cluster's credential (`credential.use`); refuse clearly when
+    its provider cannot be used on this installation."""
+    from providers import selectors as provider_selectors
+    from providers import services as provider_services
+
+    if not cluster.credential_uuid:
+        return
+    credential = provider_selectors.credential_get(
+        organization=cluster.organization, uuid=cluster.credential_uuid
+    )
+    provider_services.credential_use(actor=actor, credential=credential, purpose=purpose)
 
 
 def driver_for_cluster(cluster: NodeCluster):

@@ -31,15 +31,27 @@ class SecretFieldsField(serializers.DictField):
         )
 
 
+USE_TEAMS_HELP = (
+    "Names of teams that may deploy with this credential without the organization-wide "
+    "`write` level (changing this list needs `admin`)."
+)
+
+
 class CredentialCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     name = serializers.CharField(max_length=100)
     provider = serializers.CharField(max_length=32)
     fields = SecretFieldsField(required=False, default=dict)
+    use_teams = serializers.ListField(
+        child=serializers.CharField(max_length=50), required=False, help_text=USE_TEAMS_HELP
+    )
 
 
 class CredentialUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False)
     fields = SecretFieldsField(required=False)
+    use_teams = serializers.ListField(
+        child=serializers.CharField(max_length=50), required=False, help_text=USE_TEAMS_HELP
+    )
 
 
 class CredentialSerializer(serializers.Serializer):
@@ -54,6 +66,7 @@ class CredentialSerializer(serializers.Serializer):
         child=serializers.CharField(), help_text="Stored secrets show as `$encrypted$`."
     )
     external_id = serializers.CharField(required=False, help_text="AWS only: sts:ExternalId.")
+    use_teams = serializers.ListField(child=serializers.CharField(), help_text=USE_TEAMS_HELP)
     created_by = serializers.CharField(allow_null=True)
     created = serializers.DateTimeField()
     updated = serializers.DateTimeField()
@@ -76,6 +89,7 @@ def credential_body(credential: Credential) -> dict:
         "created": credential.created.isoformat(),
         "updated": credential.updated.isoformat(),
         "validated_at": credential.validated_at.isoformat() if credential.validated_at else None,
+        "use_teams": [grant.team.name for grant in credential.grants.all()],
         "resource_uri": (
             f"/api/v1/orgs/{credential.organization.name}/credentials/{credential.uuid}/"
         ),
@@ -100,13 +114,29 @@ class CredentialViewSet(OrgScopedViewSet):
         page = self.paginate_queryset(selectors.credentials_list(organization=self.organization))
         return self.get_paginated_response([credential_body(c) for c in page])
 
+    def _use_teams(self, data: dict):
+        """Pop `use_teams` from the body; granting is the organization admins' to do."""
+        teams = data.pop("use_teams", None)
+        if teams is not None and not self.access.can("manage"):
+            self.permission_denied(
+                self.request, message="Only organization admins choose who may use a credential."
+            )
+        if teams:  # before anything is validated with the provider or stored
+            services.teams_for_grant(organization=self.organization, teams=teams)
+        return teams
+
     @extend_schema(request=CredentialCreateSerializer)
     def create(self, request, ns=None):
         serializer = CredentialCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        teams = self._use_teams(data)
         credential = services.credential_create(
-            actor=self.actor, organization=self.organization, **serializer.validated_data
+            actor=self.actor, organization=self.organization, **data
         )
+        if teams:
+            services.credential_grants_set(actor=self.actor, credential=credential, teams=teams)
+        credential = selectors.credential_get(organization=self.organization, uuid=credential.uuid)
         return Response(credential_body(credential), status=status.HTTP_201_CREATED)
 
     def retrieve(self, request, ns=None, uuid=None):
@@ -118,9 +148,12 @@ class CredentialViewSet(OrgScopedViewSet):
         credential = selectors.credential_get(organization=self.organization, uuid=uuid)
         serializer = CredentialUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        credential = services.credential_update(
-            actor=self.actor, credential=credential, **serializer.validated_data
-        )
+        data = dict(serializer.validated_data)
+        teams = self._use_teams(data)
+        services.credential_update(actor=self.actor, credential=credential, **data)
+        if teams is not None:
+            services.credential_grants_set(actor=self.actor, credential=credential, teams=teams)
+        credential = selectors.credential_get(organization=self.organization, uuid=uuid)
         return Response(credential_body(credential))
 
     def destroy(self, request, ns=None, uuid=None):

@@ -5,7 +5,7 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
-from accounts.models import Organization, User
+from accounts.models import Organization, Team, User
 
 
 class OrgDataKey(models.Model):
@@ -85,6 +85,25 @@ class Credential(models.Model):
 
     def get_secret(self, name: str) -> str:
         return self.secrets().get(name, "")
+
+
+class CredentialGrant(models.Model):
+    """A team's `use` of one credential: its members may deploy node clusters with it (and
+    scale, redeploy and terminate those clusters) without the organization-wide `write` level
+    that changing the credential needs. Gone with the credential or the team."""
+
+    credential = models.ForeignKey(Credential, on_delete=models.CASCADE, related_name="grants")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="credential_grants")
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["team__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["credential", "team"], name="credential_grant_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team} may use {self.credential}"
 
 
 class Provider(models.Model):

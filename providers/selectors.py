@@ -8,12 +8,24 @@ from django.http import Http404
 from accounts.models import Organization
 from accounts.permissions import Access
 
-from .models import AvailabilityZone, Credential, NodeType, OrgExternalId, Provider, Region
+from .models import (
+    AvailabilityZone,
+    Credential,
+    CredentialGrant,
+    NodeType,
+    OrgExternalId,
+    Provider,
+    Region,
+)
 
 
 def credentials_list(*, organization: Organization) -> QuerySet[Credential]:
-    return Credential.objects.filter(organization=organization).select_related(
-        "organization__aws_external_id", "created_by"
+    return (
+        Credential.objects.filter(organization=organization)
+        .select_related("organization__aws_external_id", "created_by")
+        .prefetch_related(
+            Prefetch("grants", queryset=CredentialGrant.objects.select_related("team"))
+        )
     )
 
 
@@ -31,9 +43,37 @@ def credential_for_use(*, access: Access, uuid) -> Credential:
     `services.credential_use`, never the values.
     """
     credential = credential_get(organization=access.organization, uuid=uuid)
-    if not access.can("use"):
+    if not credential_usable(access=access, credential=credential):
         raise PermissionDenied
     return credential
+
+
+def _granted(access: Access) -> QuerySet[CredentialGrant]:
+    return CredentialGrant.objects.filter(
+        credential__organization=access.organization,
+        team__organization=access.organization,
+        team__members=access.membership.user_id,
+    )
+
+
+def credential_usable(*, access: Access, credential: Credential) -> bool:
+    """`use` on the whole organization (level `write`), or a grant to one of the caller's
+    teams for this credential."""
+    if credential.organization_id != access.organization.pk:
+        return False
+    return access.can("use") or _granted(access).filter(credential=credential).exists()
+
+
+def credential_uuid_usable(*, access: Access, uuid) -> bool:
+    """As `credential_usable`, by uuid (node clusters keep the uuid); False for no credential."""
+    if uuid is None:
+        return False
+    credential = credentials_list(organization=access.organization).filter(uuid=uuid).first()
+    return credential is not None and credential_usable(access=access, credential=credential)
+
+
+def has_credential_grants(*, access: Access) -> bool:
+    return _granted(access).exists()
 
 
 def credential_by_id(*, credential_id: int) -> Credential | None:
@@ -72,6 +112,8 @@ def _users_of(credential: Credential):
     by a `credential_uuid` field (a model that keeps the uuid, as node clusters do)."""
     for relation in Credential._meta.related_objects:
         model = relation.related_model
+        if model is CredentialGrant:  # permissions on it, not uses of it
+            continue
         yield model, model._default_manager.filter(**{relation.field.name: credential})
     for model in apps.get_models():
         names = {f.name for f in model._meta.get_fields()}

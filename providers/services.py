@@ -12,12 +12,20 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.audit import Actor, audit_record
-from accounts.models import Organization
+from accounts.models import Organization, Team
 
 from . import selectors
 from .crypto import org_encrypt_json
 from .drivers import DriverError, ProviderDriver, driver_names, get_driver_class
-from .models import AvailabilityZone, Credential, NodeType, OrgExternalId, Provider, Region
+from .models import (
+    AvailabilityZone,
+    Credential,
+    CredentialGrant,
+    NodeType,
+    OrgExternalId,
+    Provider,
+    Region,
+)
 
 log = logging.getLogger(__name__)
 PLACEHOLDER = "$encrypted$"  # what the API shows for a stored secret; sent back, it keeps it
@@ -202,6 +210,43 @@ def credential_update(
     return credential
 
 
+def teams_for_grant(*, organization: Organization, teams: list[str]) -> dict[str, Team]:
+    """The organization's teams by name; a name it has no team for is a 400."""
+    names = {str(t).strip() for t in teams if str(t).strip()}
+    found = {t.name: t for t in Team.objects.filter(organization=organization, name__in=names)}
+    unknown = sorted(names - set(found))
+    if unknown:
+        raise ValidationError(
+            {"use_teams": [f"No team named '{n}' in this organization." for n in unknown]}
+        )
+    return found
+
+
+@transaction.atomic
+def credential_grants_set(*, actor: Actor, credential: Credential, teams: list[str]) -> list[str]:
+    """Make `teams` (names, of the credential's organization) exactly the teams that may use
+    the credential. Returns the sorted names; unknown names are a 400 and change nothing."""
+    found = teams_for_grant(organization=credential.organization, teams=teams)
+    names = sorted(found)
+    current = {g.team.name: g for g in credential.grants.select_related("team")}
+    removed = sorted(set(current) - set(names))
+    added = sorted(set(names) - set(current))
+    if not removed and not added:
+        return names
+    credential.grants.filter(team__name__in=removed).delete()
+    CredentialGrant.objects.bulk_create(
+        [CredentialGrant(credential=credential, team=found[n]) for n in added]
+    )
+    audit_record(
+        actor=actor,
+        action="credential.grant",
+        organization=credential.organization,
+        obj=credential,
+        data={"use_teams": names, "added": added, "removed": removed},
+    )
+    return names
+
+
 @transaction.atomic
 def credential_delete(*, actor: Actor, credential: Credential) -> None:
     if selectors.credential_in_use(credential):
@@ -226,7 +271,7 @@ def driver_for(credential: Credential) -> ProviderDriver:
 
 
 def credential_use(*, actor: Actor, credential: Credential, purpose: str = "") -> ProviderDriver:
-    """Deploy with a credential (the caller checked `use`, see selectors.credential_for_use).
+    """Deploy with a credential (the caller checked `use`, see selectors.credential_usable).
 
     Returns its driver, so the caller can act without ever holding the values; audited. A
     provider unavailable on this installation is a clear ValidationError.

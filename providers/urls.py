@@ -14,6 +14,11 @@ urlpatterns = [
     ),
     path("orgs/<str:ns>/credentials/<uuid:uuid>/", views.credential_detail, name="credential"),
     path(
+        "orgs/<str:ns>/credentials/<uuid:uuid>/grants/",
+        views.credential_grants,
+        name="credential_grants",
+    ),
+    path(
         "orgs/<str:ns>/credentials/<uuid:uuid>/delete/",
         views.credential_delete,
         name="credential_delete",

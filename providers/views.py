@@ -8,7 +8,7 @@ from django.shortcuts import redirect
 
 from accounts.audit import Actor
 from accounts.forms import apply_errors
-from accounts.selectors import organizations_for_user
+from accounts.selectors import organizations_for_user, teams_list
 from accounts.views.base import org_view, render_org
 
 from . import selectors, services
@@ -114,10 +114,36 @@ def credential_detail(request, access, uuid):
         else:
             messages.success(request, f"Saved {credential.name}.")
             return redirect("providers:credential", ns=org.name, uuid=credential.uuid)
-    context = {"credential": credential, "driver": driver, "form": form}
+    context = {
+        "credential": credential,
+        "driver": driver,
+        "form": form,
+        "use_teams": [grant.team.name for grant in credential.grants.all()],
+    }
+    if access.can("manage"):
+        context["teams"] = teams_list(organization=org)
     if driver.needs_external_id and access.can("change"):
         context["aws"] = _aws_setup(org, create=False)
     return render_org(request, "providers/credential_detail.html", access, context)
+
+
+@org_view(read=None, write="manage")
+def credential_grants(request, access, uuid):
+    """Which teams may deploy with the credential (checkboxes named `team`)."""
+    org = access.organization
+    credential = selectors.credential_get(organization=org, uuid=uuid)
+    try:
+        names = services.credential_grants_set(
+            actor=Actor.from_request(request),
+            credential=credential,
+            teams=request.POST.getlist("team"),
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        who = ", ".join(names) or "no team beyond the write level"
+        messages.success(request, f"{credential.name} may be used by {who}.")
+    return redirect("providers:credential", ns=org.name, uuid=credential.uuid)
 
 
 @org_view(read=None, write="delete")

@@ -7,7 +7,7 @@ import pytest
 
 from accounts.models import AuditEntry
 from providers.drivers.aws import IAM_POLICY
-from providers.models import Credential
+from providers.models import Credential, CredentialGrant
 
 pytestmark = pytest.mark.django_db
 BASE = "/orgs/acme/credentials"
@@ -31,14 +31,17 @@ def _posts(credential, token):
     return [
         (f"{BASE}/new/digitalocean/", {"name": "evil", "token": token}),
         (f"{BASE}/{credential.uuid}/", {"name": "hacked", "token": ""}),
+        (f"{BASE}/{credential.uuid}/grants/", {"team": ["viewers"]}),
         (f"{BASE}/{credential.uuid}/delete/", {}),
     ]
 
 
 def _snapshot():
-    return sorted(
-        Credential.objects.values_list("name", "secret_encrypted")
-    ), AuditEntry.objects.count()
+    return (
+        sorted(Credential.objects.values_list("name", "secret_encrypted")),
+        sorted(CredentialGrant.objects.values_list("credential__name", "team__name")),
+        AuditEntry.objects.count(),
+    )
 
 
 def test_anonymous_is_sent_to_login(client, do_credential, do_token):
@@ -141,3 +144,26 @@ def test_nav_link_goes_to_the_personal_organization(client, owner):
     response = client.get("/credentials/")
     assert response.status_code == 302 and response["Location"] == "/orgs/alice/credentials/"
     assert 'href="/credentials/"' in client.get("/orgs/acme/credentials/").content.decode()
+
+
+def test_admin_chooses_on_the_page_which_teams_may_use_a_credential(
+    client, owner, readonly_member, writer, do_credential
+):
+    _login(client, owner)
+    page = client.get(f"{BASE}/{do_credential.uuid}/").content.decode()
+    assert 'name="team" value="viewers"' in page and 'name="team" value="deployers"' in page
+    saved = client.post(f"{BASE}/{do_credential.uuid}/grants/", {"team": ["viewers"]})
+    assert saved.status_code == 302
+    assert list(CredentialGrant.objects.values_list("team__name", flat=True)) == ["viewers"]
+    page = client.get(saved["Location"]).content.decode()
+    assert "do-main may be used by viewers." in page
+    assert 'value="viewers" checked' in page and 'value="deployers" checked' not in page
+    unknown = client.post(f"{BASE}/{do_credential.uuid}/grants/", {"team": ["nobody"]})
+    assert "No team named" in client.get(unknown["Location"]).content.decode()
+    assert list(CredentialGrant.objects.values_list("team__name", flat=True)) == ["viewers"]
+
+    # Writers edit credentials but do not hand out permissions.
+    _login(client, writer)
+    assert 'name="team"' not in client.get(f"{BASE}/{do_credential.uuid}/").content.decode()
+    assert client.post(f"{BASE}/{do_credential.uuid}/grants/", {}).status_code == 403
+    assert CredentialGrant.objects.count() == 1
