@@ -39,6 +39,10 @@ def _routes(prefix: str, node, cluster, token, service) -> list:
             node.as_view({"post": "docker_upgrade"}),
         ),
         path(
+            f"api/infra/v1/{prefix}node/<uuid:uuid>/agent-upgrade/",
+            node.as_view({"post": "agent_upgrade"}),
+        ),
+        path(
             f"api/infra/v1/{prefix}node/<uuid:uuid>/health-check/",
             node.as_view({"post": "health_check"}),
         ),

@@ -1,4 +1,5 @@
-"""Node verbs of the Docker Cloud API: update, docker-upgrade, health-check, terminate.
+"""Node verbs of the Docker Cloud API: update, docker-upgrade, health-check, terminate (and our
+agent-upgrade).
 
 Each verb validates and records its Action in the request, then queues a task on commit; the
 task moves the Action through In progress to Success or Failed and the node to its next state.
@@ -82,6 +83,19 @@ def node_docker_upgrade(*, actor: Actor, node: Node, action: Action) -> None:
 
 
 @transaction.atomic
+def node_agent_upgrade(*, actor: Actor, node: Node, action: Action) -> None:
+    """Install the control plane's agent on a Deployed node (it restarts itself in place)."""
+    from .tasks import upgrade_agent
+
+    if node.state != NodeState.DEPLOYED:
+        raise ValidationError(
+            {"state": [f"Cannot upgrade the agent of a node in state {node.state}."]}
+        )
+    audit_record(actor=actor, action="node.agent_upgrade", organization=node.organization, obj=node)
+    transaction.on_commit(lambda: upgrade_agent.delay(node.pk, action.pk))
+
+
+@transaction.atomic
 def node_health_check(*, actor: Actor, node: Node, action: Action) -> None:
     from .tasks import health_check
 
@@ -111,6 +125,7 @@ def node_terminate(*, actor: Actor, node: Node, action: Action) -> None:
 
 RETRIABLE = {
     "Node Upgrade Docker": node_docker_upgrade,
+    "Node Upgrade Agent": node_agent_upgrade,
     "Node Health Check": node_health_check,
     "Node Terminate": node_terminate,
 }

@@ -258,6 +258,13 @@ def node_upgrade_done(*, node_id: int, docker_version: str | None) -> None:
         node_state_event(node_id=node_id)
 
 
+def node_agent_upgraded(*, node_id: int, agent_version: str) -> None:
+    Node.objects.filter(pk=node_id).exclude(state=NodeState.TERMINATED).update(
+        agent_version=agent_version[:64]
+    )
+    node_state_event(node_id=node_id)
+
+
 def nodes_sweep_unreachable() -> list[int]:
     """Flip Deployed nodes whose heartbeats stopped to Unreachable; return the ids flipped."""
     now = timezone.now()

@@ -1,6 +1,7 @@
 """Celery tasks on nodes: thin, idempotent, take ids."""
 
 import logging
+import time
 
 from celery import shared_task
 from django.conf import settings
@@ -17,6 +18,7 @@ from .models import Connection, NodeState
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT = 4
 UPGRADE_TIMEOUT = 900
+AGENT_UPGRADE_TIMEOUT = 60
 
 
 def _answers(make_client, node) -> bool:
@@ -99,6 +101,59 @@ def upgrade_docker(node_id: int, action_id: int) -> None:
         if not result.get("ok"):
             raise TaskFailure(f"Docker upgrade failed: {result.get('error') or 'no reason given'}")
         log(f"Docker {version} is running")
+
+    _action_run(action_id, work)
+
+
+def _agent_started(node) -> float | None:
+    """When the node's running agent image started (its `ping`), None if it does not say."""
+    result = agent_command(node.uuid, "ping", timeout=PROBE_TIMEOUT)
+    return (result.get("data") or {}).get("started") if result.get("ok") else None
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def upgrade_agent(node_id: int, action_id: int) -> None:
+    """Install the control plane's agent on the node; done once the new image answers."""
+    from agentapi.artifact import agent_pyz
+
+    node = selectors.node_by_id(node_id=node_id)
+    if node is None:
+        actions.action_finish(action_id=action_id, success=False, error="the node is gone")
+        return
+
+    def work(log):
+        _, sha256 = agent_pyz()
+        log(f"Installing agent {sha256[:12]} on {node} (now {node.agent_version or 'unknown'})")
+        try:
+            before = _agent_started(node)
+            result = agent_command(
+                node.uuid,
+                "upgrade_agent",
+                {"url": "/install/agent.pyz", "sha256": sha256},
+                timeout=AGENT_UPGRADE_TIMEOUT,
+            )
+        except AgentUnavailable as exc:
+            raise TaskFailure(f"The node's agent is not answering: {exc}") from None
+        for line in (result.get("output") or "").splitlines():
+            log(line)
+        if not result.get("ok"):
+            raise TaskFailure(f"Agent upgrade failed: {result.get('error') or 'no reason given'}")
+        version = (result.get("data") or {}).get("agent_version") or "unknown"
+        deadline = time.monotonic() + AGENT_UPGRADE_TIMEOUT
+        while True:  # the agent re-executes itself and reconnects
+            try:
+                started = _agent_started(node)
+            except AgentUnavailable:
+                started = None
+            if started is not None and (before is None or started > before):
+                break
+            if time.monotonic() > deadline:
+                raise TaskFailure(
+                    f"The agent did not come back within {AGENT_UPGRADE_TIMEOUT} s of the upgrade"
+                )
+            time.sleep(0.5)
+        services.node_agent_upgraded(node_id=node.pk, agent_version=version)
+        log(f"Agent {version} is running")
 
     _action_run(action_id, work)
 

@@ -10,7 +10,7 @@ org_urls = [
     path("nodes/", views.nodes_list, name="list"),
     path("nodes/token/", views.token_create, name="token"),
     path("nodes/<uuid:uuid>/", views.node_detail, name="node"),
-    path("nodes/<uuid:uuid>/terminate/", views.node_terminate, name="terminate"),
+    path("nodes/<uuid:uuid>/<slug:verb>/", views.node_verb, name="verb"),
     path("byo-ssh/", views.byo_ssh_create, name="byo_ssh_create"),
     path("byo-ssh/<uuid:uuid>/", views.byo_ssh_detail, name="byo_ssh"),
 ]

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import Http404
 from django.shortcuts import redirect
 
 from accounts.audit import Actor
@@ -128,30 +129,73 @@ def node_detail(request, access, uuid):
     return render_org(request, "nodes/detail.html", access, context)
 
 
-@org_view(read=None, write="terminate")
-def node_terminate(request, access, uuid):
-    """Terminate a node (a BYO node's agent deregisters); the work runs as a "Node Terminate"."""
-    node = selectors.node_get(organization=access.organization, uuid=uuid)
-    if node.state in (NodeState.TERMINATING, NodeState.TERMINATED):
-        messages.info(request, f"{node} is {node.state.lower()} already.")
+ENDING = (NodeState.TERMINATING, NodeState.TERMINATED)
+# Portal verbs on a node: URL segment -> (Action name, lifecycle verb, permission, message).
+NODE_VERBS = {
+    "terminate": (
+        "Node Terminate",
+        lifecycle.node_terminate,
+        "terminate",
+        "Terminating {node}: its agent deregisters, its key is revoked.",
+    ),
+    "docker-upgrade": (
+        "Node Upgrade Docker",
+        lifecycle.node_docker_upgrade,
+        "change",
+        "Upgrading Docker on {node}.",
+    ),
+    "agent-upgrade": (
+        "Node Upgrade Agent",
+        lifecycle.node_agent_upgrade,
+        "change",
+        "Installing this control plane's agent on {node}.",
+    ),
+    "health-check": (
+        "Node Health Check",
+        lifecycle.node_health_check,
+        "change",
+        "Checking that the Docker daemon of {node} answers.",
+    ),
+}
+
+
+def _node_verb_view(name: str, run, permission: str, message: str):
+    @org_view(read=None, write=permission)
+    def view(request, access, uuid):
+        node = selectors.node_get(organization=access.organization, uuid=uuid)
+        if run is lifecycle.node_terminate and node.state in ENDING:
+            messages.info(request, f"{node} is {node.state.lower()} already.")
+            return redirect("nodes:node", ns=access.organization.name, uuid=node.uuid)
+        actor = Actor.from_request(request)
+        try:
+            # One unit: a refused verb (a concurrent terminate) must not leave a Pending action.
+            with transaction.atomic():
+                action = actions.action_create(
+                    actor=actor,
+                    organization=access.organization,
+                    action=name,
+                    object_uri=node_uri(node),
+                    object_uuid=node.uuid,
+                    method="POST",
+                    path=request.path,
+                    user_agent=request.META.get("HTTP_USER_AGENT", ""),
+                )
+                run(actor=actor, node=node, action=action)
+        except ValidationError as exc:
+            messages.error(request, error_text(exc))
+        else:
+            messages.success(request, message.format(node=node))
         return redirect("nodes:node", ns=access.organization.name, uuid=node.uuid)
-    actor = Actor.from_request(request)
-    try:
-        # One unit: a refused transition (a concurrent terminate) must not leave a Pending action.
-        with transaction.atomic():
-            action = actions.action_create(
-                actor=actor,
-                organization=access.organization,
-                action="Node Terminate",
-                object_uri=node_uri(node),
-                object_uuid=node.uuid,
-                method="POST",
-                path=request.path,
-                user_agent=request.META.get("HTTP_USER_AGENT", ""),
-            )
-            lifecycle.node_terminate(actor=actor, node=node, action=action)
-    except ValidationError as exc:
-        messages.error(request, error_text(exc))
-    else:
-        messages.success(request, f"Terminating {node}: its agent deregisters, its key is revoked.")
-    return redirect("nodes:node", ns=access.organization.name, uuid=node.uuid)
+
+    return view
+
+
+NODE_VERB_VIEWS = {verb: _node_verb_view(*spec) for verb, spec in NODE_VERBS.items()}
+
+
+def node_verb(request, ns, uuid, verb):
+    """POST a node verb; the work runs as an Action shown on the node's page."""
+    view = NODE_VERB_VIEWS.get(verb)
+    if view is None:
+        raise Http404
+    return view(request, ns=ns, uuid=uuid)

@@ -22,6 +22,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .agent import Agent
 
 log = logging.getLogger("dockercloud.commands")
+# When this agent image started: a re-exec after upgrade_agent starts a new one, which is how
+# the control plane tells the upgraded agent from the one it replaced (same pid).
+STARTED = time.time()
 
 MAX_OUTPUT = 64 * 1024
 MAX_PYZ = 64 * 1024 * 1024
@@ -148,7 +151,9 @@ class CommandRunner:
 
     # --- commands ------------------------------------------------------------------------
     def ping(self, args: Dict[str, Any]) -> Outcome:
-        return Outcome("pong", {"time": time.time(), "agent_version": __version__})
+        return Outcome(
+            "pong", {"time": time.time(), "agent_version": __version__, "started": STARTED}
+        )
 
     def upgrade_docker(self, args: Dict[str, Any]) -> Outcome:
         agent = self.agent

@@ -195,6 +195,7 @@ def test_agent_end_to_end(control_plane, pyz, short_tmp):
         cp.files["/install/agent-next.pyz"] = blob
         bad = cp.command("upgrade_agent", {"url": "/install/agent-next.pyz", "sha256": "0" * 64})
         assert not bad["ok"] and "sha256 mismatch" in bad["error"]
+        started = cp.command("ping")["data"]["started"]
         mark = cp.mark()
         result = cp.command(
             "upgrade_agent",
@@ -203,6 +204,7 @@ def test_agent_end_to_end(control_plane, pyz, short_tmp):
         assert result["ok"], result
         assert result["data"]["agent_version"] == __version__
         cp.wait_for(is_type("hello"), timeout=20, after=mark, what="hello after the re-exec")
+        assert cp.command("ping")["data"]["started"] > started  # a new image answers
         assert read_pidfile(paths.agent_pid) == agent_pid  # same process, new image
         assert read_pidfile(paths.dockerd_pid) == new_dockerd
         assert not [n for n in os.listdir(paths.state_dir) if "download" in n]

@@ -2,6 +2,7 @@
 
 import json
 
+from django.db import transaction
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -40,6 +41,14 @@ class InfraViewSet(OrgScopedViewSet):
             user_agent=self.request.META.get("HTTP_USER_AGENT", ""),
             **kwargs,
         )
+
+    def run_verb(self, name: str, verb, *, object_uri: str, object_uuid=None, **kwargs) -> Action:
+        """Start this call's Action and run `verb(actor=, action=, **kwargs)` in one
+        transaction: a refused call (a 400) leaves no Pending action behind."""
+        with transaction.atomic():
+            action = self.start_action(name, object_uri=object_uri, object_uuid=object_uuid)
+            verb(actor=self.actor, action=action, **kwargs)
+        return action
 
 
 def with_action(body, action: Action, code: int = status.HTTP_202_ACCEPTED) -> Response:

@@ -1,6 +1,7 @@
 """Node clusters: `/api/infra/v1/[<ns>/]nodecluster/` with deploy, docker-upgrade, scale, tags."""
 
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.decorators import action
@@ -101,9 +102,15 @@ class NodeClusterViewSet(InfraViewSet):
             raise PermissionDenied
         return cluster
 
-    def _action(self, name: str, cluster: NodeCluster | None = None):
-        uri = cluster_uri(cluster) if cluster else ""
-        return self.start_action(name, object_uri=uri, object_uuid=getattr(cluster, "uuid", None))
+    def _verb(self, name: str, verb, cluster: NodeCluster, **kwargs):
+        return self.run_verb(
+            name,
+            verb,
+            object_uri=cluster_uri(cluster),
+            object_uuid=cluster.uuid,
+            cluster=cluster,
+            **kwargs,
+        )
 
     def list(self, request, ns=None):
         params = request.query_params
@@ -119,13 +126,14 @@ class NodeClusterViewSet(InfraViewSet):
     def create(self, request, ns=None):
         body = ClusterSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        act = self._action("Node Cluster Create")
-        cluster = clusters.cluster_create(
-            actor=self.actor, access=self.access, action=act,
-            install_url=public_base(request, for_provider=True), **body.validated_data,
-        )  # fmt: skip
-        act.object_uri = cluster_uri(cluster)
-        act.save(update_fields=["object_uri"])
+        with transaction.atomic():  # a refused create leaves no action behind
+            act = self.start_action("Node Cluster Create", object_uri="")
+            cluster = clusters.cluster_create(
+                actor=self.actor, access=self.access, action=act,
+                install_url=public_base(request, for_provider=True), **body.validated_data,
+            )  # fmt: skip
+            act.object_uri = cluster_uri(cluster)
+            act.save(update_fields=["object_uri"])
         return with_action(cluster_body(cluster), act, code=status.HTTP_201_CREATED)
 
     @extend_schema(request=ClusterUpdateSerializer)
@@ -138,28 +146,22 @@ class NodeClusterViewSet(InfraViewSet):
             if "target_num_nodes" in body.validated_data
             else "Node Cluster Update"
         )
-        act = self._action(name, cluster)
-        clusters.cluster_update(
-            actor=self.actor, cluster=cluster, action=act, **body.validated_data
-        )
+        act = self._verb(name, clusters.cluster_update, cluster, **body.validated_data)
         return with_action(cluster_body(self._cluster(uuid)), act)
 
     def destroy(self, request, ns=None, uuid=None):
         cluster = self._cluster(uuid)
-        act = self._action("Node Cluster Terminate", cluster)
-        clusters.cluster_terminate(actor=self.actor, cluster=cluster, action=act)
+        act = self._verb("Node Cluster Terminate", clusters.cluster_terminate, cluster)
         return with_action(cluster_body(cluster), act)
 
     @action(detail=True, methods=["post"])
     def deploy(self, request, ns=None, uuid=None):
         cluster = self._cluster(uuid)
-        act = self._action("Node Cluster Deploy", cluster)
-        clusters.cluster_deploy(actor=self.actor, cluster=cluster, action=act)
+        act = self._verb("Node Cluster Deploy", clusters.cluster_deploy, cluster)
         return with_action(cluster_body(cluster), act)
 
     @action(detail=True, methods=["post"], url_path="docker-upgrade")
     def docker_upgrade(self, request, ns=None, uuid=None):
         cluster = self._cluster(uuid)
-        act = self._action("Node Cluster Upgrade Docker", cluster)
-        clusters.cluster_docker_upgrade(actor=self.actor, cluster=cluster, action=act)
+        act = self._verb("Node Cluster Upgrade Docker", clusters.cluster_docker_upgrade, cluster)
         return with_action(cluster_body(cluster), act)

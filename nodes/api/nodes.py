@@ -93,10 +93,20 @@ class NodeViewSet(InfraViewSet):
     serializer_class = NodeSerializer
     lookup_field = "uuid"
     lookup_value_converter = "uuid"
-    verb_map = {"destroy": "terminate", "docker_upgrade": "change", "health_check": "view"}
+    verb_map = {
+        "destroy": "terminate",
+        "docker_upgrade": "change",
+        "agent_upgrade": "change",
+        "health_check": "change",  # it records an action and may flip the node's state
+    }
 
     def _node(self, uuid) -> Node:
         return selectors.node_get(organization=self.organization, uuid=uuid)
+
+    def _verb(self, name: str, verb, node: Node, **kwargs):
+        return self.run_verb(
+            name, verb, object_uri=node_uri(node), object_uuid=node.uuid, node=node, **kwargs
+        )
 
     def list(self, request, ns=None):
         nodes = selectors.nodes_list(organization=self.organization).select_related(
@@ -121,11 +131,10 @@ class NodeViewSet(InfraViewSet):
         node = self._node(uuid)
         data = NodeUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        act = self.start_action("Node Update", object_uri=node_uri(node), object_uuid=node.uuid)
-        lifecycle.node_update(
-            actor=self.actor,
-            node=node,
-            action=act,
+        act = self._verb(
+            "Node Update",
+            lifecycle.node_update,
+            node,
             nickname=request.data.get("nickname"),
             tags=request.data.get("tags"),
         )
@@ -133,26 +142,26 @@ class NodeViewSet(InfraViewSet):
 
     def destroy(self, request, ns=None, uuid=None):
         node = self._node(uuid)
-        act = self.start_action("Node Terminate", object_uri=node_uri(node), object_uuid=node.uuid)
-        lifecycle.node_terminate(actor=self.actor, node=node, action=act)
+        act = self._verb("Node Terminate", lifecycle.node_terminate, node)
         return with_action(node_body(node), act)
 
     @action(detail=True, methods=["post"], url_path="docker-upgrade")
     def docker_upgrade(self, request, ns=None, uuid=None):
         node = self._node(uuid)
-        act = self.start_action(
-            "Node Upgrade Docker", object_uri=node_uri(node), object_uuid=node.uuid
-        )
-        lifecycle.node_docker_upgrade(actor=self.actor, node=node, action=act)
+        act = self._verb("Node Upgrade Docker", lifecycle.node_docker_upgrade, node)
+        return with_action(node_body(node), act)
+
+    @action(detail=True, methods=["post"], url_path="agent-upgrade")
+    def agent_upgrade(self, request, ns=None, uuid=None):
+        """Install this control plane's agent on the node (not in Docker Cloud's API)."""
+        node = self._node(uuid)
+        act = self._verb("Node Upgrade Agent", lifecycle.node_agent_upgrade, node)
         return with_action(node_body(node), act)
 
     @action(detail=True, methods=["post"], url_path="health-check")
     def health_check(self, request, ns=None, uuid=None):
         node = self._node(uuid)
-        act = self.start_action(
-            "Node Health Check", object_uri=node_uri(node), object_uuid=node.uuid
-        )
-        lifecycle.node_health_check(actor=self.actor, node=node, action=act)
+        act = self._verb("Node Health Check", lifecycle.node_health_check, node)
         return with_action(node_body(node), act)
 
 

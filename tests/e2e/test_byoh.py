@@ -99,6 +99,25 @@ def test_byoh_direct_node_is_deployed_and_runs_containers(control_plane, lab_hos
     _install(host, command)
     assert Node.objects.filter(organization=org).count() == 1
 
+    # The control plane pushes its agent: verified, swapped in place, back within seconds.
+    upgrade = requests.post(
+        f"{control_plane.url}/api/infra/v1/{org.name}/node/{node.uuid}/agent-upgrade/",
+        headers={"Authorization": auth},
+        timeout=10,
+    )
+    assert upgrade.status_code == 202, upgrade.text
+    action_url = control_plane.url + upgrade.headers["X-DockerCloud-Action-URI"]
+
+    def finished():
+        body = requests.get(action_url, headers={"Authorization": auth}, timeout=10).json()
+        return body if body["state"] in ("Success", "Failed") else None
+
+    action = wait_for(finished, timeout=60, message="the agent upgrade to finish")
+    assert action["state"] == "Success", action["logs"]
+    assert "is running" in action["logs"]
+    node.refresh_from_db()
+    assert node.state == "Deployed" and node.agent_version
+
 
 def test_firewalled_node_works_through_the_tunnel(control_plane, lab_hosts):
     org, auth = _org_with_key()

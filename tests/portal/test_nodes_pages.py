@@ -159,7 +159,8 @@ def test_readonly_member_sees_no_write_forms_the_writer_sees(
     client, acme_nodes, readonly_member, writer
 ):
     client.force_login(writer.user)
-    assert _post_forms(client, _reads(acme_nodes)[:2]) == 3  # token, SSH, terminate
+    # token, SSH; then health check, Docker upgrade, agent upgrade and terminate
+    assert _post_forms(client, _reads(acme_nodes)[:2]) == 6
     client.force_login(readonly_member.user)
     assert _post_forms(client, _reads(acme_nodes)) == 0
     assert "Bring your own node" not in client.get(f"{BASE}/nodes/").content.decode()
@@ -277,3 +278,40 @@ def test_terminating_twice_says_so(client, acme_nodes, owner, terminations):
     assert Action.objects.filter(action="Node Terminate").count() == 1
     assert "Terminate web-1" not in text(response)
     assert "Node Terminate Pending alice" in text(response)
+
+
+@pytest.mark.parametrize(
+    "verb, task, action",
+    [
+        ("docker-upgrade", "upgrade_docker", "Node Upgrade Docker"),
+        ("agent-upgrade", "upgrade_agent", "Node Upgrade Agent"),
+        ("health-check", "health_check", "Node Health Check"),
+    ],
+)
+def test_maintenance_buttons_queue_their_action(
+    client, acme_nodes, writer, readonly_member, outsider, monkeypatch,
+    django_capture_on_commit_callbacks, verb, task, action,
+):  # fmt: skip
+    calls = []
+    monkeypatch.setattr(f"nodes.tasks.{task}.delay", lambda *ids: calls.append(ids))
+    node = acme_nodes.node
+    path = f"{BASE}/nodes/{node.uuid}/{verb}/"
+    client.force_login(outsider.user)
+    assert client.post(path).status_code == 404
+    client.force_login(readonly_member.user)
+    assert client.post(path).status_code == 403
+    assert not Action.objects.filter(action=action).exists()
+
+    client.force_login(writer.user)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(path, follow=True)
+    queued = Action.objects.get(action=action, object_uuid=node.uuid)
+    assert calls == [(node.pk, queued.pk)] and queued.user == writer.user
+    assert action in text(response)  # listed on the node's page
+
+    # A node that is not Deployed refuses, says why, and leaves no action behind.
+    Node.objects.filter(pk=node.pk).update(state="Deploying")
+    response = client.post(path, follow=True)
+    assert "in state Deploying" in text(response)
+    assert Action.objects.filter(action=action).count() == 1
+    assert client.post(f"{BASE}/nodes/{node.uuid}/format-disk/").status_code == 404
