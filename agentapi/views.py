@@ -4,7 +4,7 @@ import json
 import logging
 
 from django.conf import settings
-from django.http import FileResponse, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -60,7 +60,8 @@ def install_script(request, token: str):
 @require_GET
 def agent_artifact(request):
     path, sha256 = agent_pyz()
-    response = FileResponse(open(path, "rb"), content_type="application/zip")  # noqa: SIM115
+    # About 70 KB: one read, so ASGI serves it without a synchronous file iterator.
+    response = HttpResponse(path.read_bytes(), content_type="application/zip")
     response["X-Checksum-Sha256"] = sha256
     return response
 

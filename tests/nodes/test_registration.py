@@ -134,3 +134,15 @@ def test_outsider_cannot_make_tokens_or_see_nodes(owner, outsider, client):
 def test_read_only_member_cannot_make_tokens(owner, readonly_member):
     assert readonly_member.client().post("/api/infra/v1/acme/token/").status_code == 403
     assert not RegistrationToken.objects.exists()
+
+
+def test_the_agent_artifact_is_served_with_its_checksum(client):
+    import hashlib
+    import io
+    import zipfile
+
+    response = client.get("/install/agent.pyz")
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    body = response.content
+    assert hashlib.sha256(body).hexdigest() == response["X-Checksum-Sha256"]
+    assert "__main__.py" in zipfile.ZipFile(io.BytesIO(body)).namelist()
