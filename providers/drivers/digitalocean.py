@@ -1,15 +1,24 @@
-"""DigitalOcean through its documented REST API v2 (https://docs.digitalocean.com/reference/api/).
+"""DigitalOcean through pydo, its official client (https://docs.digitalocean.com/reference/api/).
 
 Credential: an API `token` (read + write scope). Droplets carry the tag
 `dockercloud-node:<node uuid>` (DigitalOcean tags are plain strings), and creation first looks
 the tag up, so a retry finds the droplet it already made. `DC_DIGITALOCEAN_API_URL` (a Django
-setting, default the public API) points the driver elsewhere (the tests' stand-in server).
+setting, default the public API, with or without its `/v2`) points the driver elsewhere (the
+tests' stand-in server).
+
+pydo runs on azure-core, whose defaults are up to 10 retries with backoff and 300 s waits for
+an answer: here the client does not retry (the tasks calling the driver retry transient
+errors with their own backoff) and gives up after the timeouts in `_http`.
 """
 
 from __future__ import annotations
 
 import re
+from functools import cached_property
 
+import pydo
+from azure.core.exceptions import AzureError, HttpResponseError
+from azure.core.pipeline.policies import SansIOHTTPPolicy
 from django.conf import settings
 
 from . import (
@@ -22,10 +31,12 @@ from . import (
     ProviderDriver,
     RegionInfo,
 )
-from ._http import NotFound, RestClient
+from ._http import CONNECT_TIMEOUT, READ_TIMEOUT, no_answer, status_error
+from ._idempotent import create_once
 
-API_URL = "https://api.digitalocean.com/v2"
+API_URL = "https://api.digitalocean.com"  # pydo adds the /v2 itself
 IMAGE = "ubuntu-24-04-x64"
+PER_PAGE = 200  # the API's maximum
 STATES = {
     "new": HostState.PENDING,
     "active": HostState.RUNNING,
@@ -43,8 +54,18 @@ def _tag(key: str, value: str) -> str:
     return re.sub(r"[^A-Za-z0-9:_-]", "_", f"{key}:{value}")[:255]
 
 
-def _message(body: dict) -> str:
-    return body.get("message", "") if isinstance(body, dict) else ""
+def _with_status(pipeline_response, body, headers) -> tuple[int, dict]:
+    # pydo's `cls` hook: some operations (get, destroy) answer a 404 without raising.
+    return pipeline_response.http_response.status_code, body or {}
+
+
+def _message(exc: HttpResponseError) -> str:
+    try:
+        body = exc.response.json()
+    except (AttributeError, ValueError):
+        body = None
+    message = body.get("message") if isinstance(body, dict) else None
+    return message or exc.reason or "error"
 
 
 class DigitalOceanDriver(ProviderDriver):
@@ -79,40 +100,63 @@ class DigitalOceanDriver(ProviderDriver):
         ]
     )
 
-    @property
-    def _api(self) -> RestClient:
-        return RestClient(
-            base_url=getattr(settings, "DC_DIGITALOCEAN_API_URL", "") or API_URL,
+    @cached_property
+    def _endpoint(self) -> str:
+        url = getattr(settings, "DC_DIGITALOCEAN_API_URL", "") or API_URL
+        return url.rstrip("/").removesuffix("/v2")
+
+    @cached_property
+    def _client(self) -> pydo.Client:
+        return pydo.Client(
             token=self.values.get("token", ""),
-            label=self.label,
-            message_of=_message,
+            endpoint=self._endpoint,
+            retry_total=0,
+            connection_timeout=CONNECT_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
+            # azure-core would log every request and answer at INFO.
+            http_logging_policy=SansIOHTTPPolicy(),
         )
 
-    def _all(self, path: str, key: str, doing: str, params: dict | None = None) -> list[dict]:
-        api, items = self._api, []
-        url, query = path, {"per_page": 200, **(params or {})}
-        while url:
-            body = api.request("GET", url, doing=doing, params=query)
-            items += body.get(key, [])
-            url = ((body.get("links") or {}).get("pages") or {}).get("next")
-            query = None  # the next link carries the query
+    def _call(self, doing: str, operation, *args, **kwargs) -> tuple[int, dict]:
+        """(HTTP status, JSON body) of a pydo operation; a DriverError when it fails."""
+        if self._endpoint.startswith("http://"):
+            # azure-core refuses to send a bearer token over plain HTTP unless told: the
+            # operator chose this endpoint (the tests' stand-in).
+            kwargs["enforce_https"] = False
+        try:
+            return operation(*args, cls=_with_status, **kwargs)
+        except HttpResponseError as exc:
+            if exc.status_code is None:
+                raise no_answer(self.label, doing, exc) from None
+            raise status_error(self.label, doing, _message(exc), exc.status_code) from None
+        except (AzureError, ValueError) as exc:  # no answer, or not JSON
+            raise no_answer(self.label, doing, exc) from None
+
+    def _all(self, operation, key: str, doing: str, **params) -> list[dict]:
+        items, page = [], 1
+        while page:
+            _, body = self._call(doing, operation, per_page=PER_PAGE, page=page, **params)
+            found = body.get(key) or []
+            items += found
+            more = ((body.get("links") or {}).get("pages") or {}).get("next")
+            page = page + 1 if more and found else 0
         return items
 
     def validate(self) -> None:
-        body = self._api.request("GET", "/account", doing="check the token")
+        _, body = self._call("check the token", self._client.account.get)
         status = (body.get("account") or {}).get("status", "active")
         if status not in ("active", "warning"):
             raise DriverError(f"DigitalOcean: the account is {status}.", permanent=True)
 
     def regions(self) -> list[RegionInfo]:
-        found = self._all("/regions", "regions", "list regions")
+        found = self._all(self._client.regions.list, "regions", "list regions")
         return [
             RegionInfo(r["slug"], r.get("name", r["slug"])) for r in found if r.get("available")
         ]
 
     def node_types(self, region: str | None = None) -> list[NodeTypeInfo]:
         types = []
-        for s in self._all("/sizes", "sizes", "list sizes"):
+        for s in self._all(self._client.sizes.list, "sizes", "list sizes"):
             regions = tuple(s.get("regions") or ())
             if not s.get("available", True) or (region and region not in regions):
                 continue
@@ -148,9 +192,6 @@ class DigitalOceanDriver(ProviderDriver):
         disk: int | None = None,
         options: dict | None = None,
     ) -> HostInfo:
-        existing = self.find_host(node_uuid=node_uuid, region=region)
-        if existing is not None:
-            return existing
         body = {
             "name": f"dc-{node_uuid}",
             "region": region,
@@ -159,40 +200,37 @@ class DigitalOceanDriver(ProviderDriver):
             "user_data": user_data,
             "tags": [node_tag(node_uuid)] + [_tag(k, v) for k, v in (tags or {}).items()],
         }
-        try:
-            answer = self._api.request("POST", "/droplets", doing="create the droplet", json=body)
-        except DriverError:
-            # A create that reached the provider but whose answer was lost (or a name
-            # conflict with it) left a tagged host: take it rather than fail.
-            again = self.find_host(node_uuid=node_uuid, region=region)
-            if again is None:
-                raise
-            return again
-        return self._info(answer["droplet"])
+
+        def create() -> HostInfo:
+            _, answer = self._call("create the droplet", self._client.droplets.create, body=body)
+            return self._info(answer["droplet"])
+
+        return create_once(lambda: self.find_host(node_uuid=node_uuid), create)
 
     def find_host(self, *, node_uuid: str, region: str | None = None) -> HostInfo | None:
         found = self._all(
-            "/droplets",
+            self._client.droplets.list,
             "droplets",
             "look for the node's droplet",
-            {"tag_name": node_tag(node_uuid)},
+            tag_name=node_tag(node_uuid),
         )
         live = [d for d in found if d.get("status") != "archive"]
         return self._info(min(live, key=lambda d: d["id"])) if live else None
 
-    def get_host(self, host_id: str) -> HostInfo:
+    def _droplet_id(self, host_id: str) -> int:
         try:
-            body = self._api.request("GET", f"/droplets/{int(host_id)}", doing="get the droplet")
-        except NotFound:
-            return HostInfo(id=host_id, state=HostState.TERMINATED, provider_state="gone")
+            return int(host_id)
         except ValueError:
             raise DriverError(f"DigitalOcean: {host_id!r} is not a droplet id.", True) from None
+
+    def get_host(self, host_id: str) -> HostInfo:
+        droplet_id = self._droplet_id(host_id)
+        status, body = self._call("get the droplet", self._client.droplets.get, droplet_id)
+        if status == 404:
+            return HostInfo(id=host_id, state=HostState.TERMINATED, provider_state="gone")
         return self._info(body["droplet"])
 
     def destroy_host(self, host_id: str) -> None:
-        try:
-            self._api.request("DELETE", f"/droplets/{int(host_id)}", doing="destroy the droplet")
-        except NotFound:
-            return
-        except ValueError:
-            raise DriverError(f"DigitalOcean: {host_id!r} is not a droplet id.", True) from None
+        # A 404 (already gone) is an answer pydo accepts here, not an error.
+        droplet_id = self._droplet_id(host_id)
+        self._call("destroy the droplet", self._client.droplets.destroy, droplet_id)

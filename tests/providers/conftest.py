@@ -1,6 +1,7 @@
 """Provider fixtures: stand-in REST APIs, moto's real server for AWS, and a catalog."""
 
 import json
+import os
 import secrets
 import socket
 import subprocess
@@ -69,6 +70,8 @@ def moto_url():
     exe = Path(sys.executable).parent / "moto_server"
     proc = subprocess.Popen(
         [str(exe), "-H", "127.0.0.1", "-p", str(port)],
+        # As EC2 does: refuse an instance type that does not exist.
+        env={**os.environ, "MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION": "true"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

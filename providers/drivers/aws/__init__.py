@@ -18,6 +18,7 @@ from functools import cached_property
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.parsers import ResponseParserError
 
 from .. import (
     NODE_TAG,
@@ -67,6 +68,9 @@ TRANSIENT = {
     "InsufficientInstanceCapacity",
 }
 
+# Everything botocore raises for a call that did not work out.
+AWS_ERRORS = (BotoCoreError, ClientError, ResponseParserError)
+
 
 def _error(exc: Exception, doing: str) -> DriverError:
     if isinstance(exc, NoCredentialsError):
@@ -79,6 +83,12 @@ def _error(exc: Exception, doing: str) -> DriverError:
         err = exc.response.get("Error", {})
         code, message = err.get("Code", "Error"), err.get("Message", "")
         return DriverError(f"AWS: cannot {doing}: {code}: {message}", code not in TRANSIENT)
+    if isinstance(exc, ResponseParserError):  # an endpoint that is no EC2 (or a proxy's page)
+        return DriverError(
+            f"AWS: cannot {doing}: the endpoint's answer is not an AWS API response "
+            "(check the region)",
+            permanent=False,
+        )
     return DriverError(f"AWS: cannot {doing}: {exc}", permanent=False)
 
 
@@ -139,7 +149,7 @@ class AwsDriver(ProviderDriver):
                 ExternalId=self.values.get("external_id", ""),
                 DurationSeconds=3600,
             )["Credentials"]
-        except (BotoCoreError, ClientError) as exc:
+        except AWS_ERRORS as exc:
             raise _error(exc, "assume the role") from None
         return {
             "aws_access_key_id": creds["AccessKeyId"],
@@ -164,7 +174,7 @@ class AwsDriver(ProviderDriver):
     def _call(self, doing: str, func, **kwargs):
         try:
             return func(**kwargs)
-        except (BotoCoreError, ClientError) as exc:
+        except AWS_ERRORS as exc:
             raise _error(exc, doing) from None
 
     # -- interface ---------------------------------------------------------------------------
@@ -216,7 +226,7 @@ class AwsDriver(ProviderDriver):
                     label = f"{t['InstanceType']} ({cpu} vCPU, {mem / 1024:g} GB)"
                     regions = (region,) if region else None
                     types.append(NodeTypeInfo(t["InstanceType"], label, regions, cpu, mem))
-        except (BotoCoreError, ClientError) as exc:
+        except AWS_ERRORS as exc:
             raise _error(exc, "list instance types") from None
         return sorted(types, key=lambda t: t.name)
 
@@ -224,7 +234,7 @@ class AwsDriver(ProviderDriver):
         try:
             ssm = self._client("ssm", region)
             return ssm.get_parameter(Name=UBUNTU_SSM)["Parameter"]["Value"]
-        except (BotoCoreError, ClientError):
+        except AWS_ERRORS:
             pass  # not published there (or not allowed): search Canonical's images instead
         answer = self._call(
             "find an Ubuntu image",
@@ -336,7 +346,7 @@ class AwsDriver(ProviderDriver):
             if exc.response.get("Error", {}).get("Code") == "InvalidInstanceID.NotFound":
                 return HostInfo(id=host_id, state=HostState.TERMINATED, provider_state="gone")
             raise _error(exc, "describe the instance") from None
-        except BotoCoreError as exc:
+        except (BotoCoreError, ResponseParserError) as exc:
             raise _error(exc, "describe the instance") from None
         instances = [i for r in answer["Reservations"] for i in r["Instances"]]
         if not instances:
@@ -351,5 +361,5 @@ class AwsDriver(ProviderDriver):
             if exc.response.get("Error", {}).get("Code") == "InvalidInstanceID.NotFound":
                 return
             raise _error(exc, "terminate the instance") from None
-        except BotoCoreError as exc:
+        except (BotoCoreError, ResponseParserError) as exc:
             raise _error(exc, "terminate the instance") from None
