@@ -91,7 +91,7 @@ def lab_hosts():
         return new
 
     # Shared: any number of tests may hold hosts; `lab_exclusive` waits for all to finish.
-    with state.locked(state.SESSION_LOCK_FILE, shared=True, timeout=LOCK_TIMEOUT):
+    with state.session(shared=True, timeout=LOCK_TIMEOUT):
         try:
             yield make
         finally:
@@ -108,7 +108,7 @@ def lab_host(lab_hosts) -> hosts.Host:
 def lab_exclusive():
     """No fixture-made hosts exist while the test runs (hosts made by hand may)."""
     require_lab()
-    with state.locked(state.SESSION_LOCK_FILE, timeout=LOCK_TIMEOUT):
+    with state.session(shared=False, timeout=LOCK_TIMEOUT):
         yield
 
 

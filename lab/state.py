@@ -22,6 +22,10 @@ NET_FILE = STATE_DIR / "net.json"
 # Fixtures hold this shared; a test that must see the whole machine quiet (before/after
 # snapshots of `ip link`) holds it exclusive.
 SESSION_LOCK_FILE = STATE_DIR / "session.lock"
+# Taken by an exclusive session holder while it waits, so that a stream of shared holders
+# (tests one after another on another worker) cannot starve it: flock has no writer preference.
+SESSION_GATE_FILE = STATE_DIR / "session.gate"
+_shared_sessions = 0  # shared session locks this process holds (they re-enter past the gate)
 
 
 def ensure_dirs() -> None:
@@ -43,6 +47,30 @@ def locked(
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+@contextlib.contextmanager
+def session(*, shared: bool, timeout: float | None = None) -> Iterator[None]:
+    """The lab session lock: shared for tests that hold lab hosts, exclusive for a test that
+    must see the machine quiet. A waiting exclusive holder goes first: new shared holders queue
+    behind it, except in a process that holds the lock shared already (it would deadlock)."""
+    global _shared_sessions
+    if not shared:
+        with locked(SESSION_GATE_FILE, timeout=timeout):
+            with locked(SESSION_LOCK_FILE, timeout=timeout):
+                yield
+        return
+    with contextlib.ExitStack() as stack:
+        gate = contextlib.ExitStack()
+        if not _shared_sessions:
+            gate.enter_context(locked(SESSION_GATE_FILE, timeout=timeout))
+        with gate:  # passed once the lock is held: only a waiting exclusive holder keeps it
+            stack.enter_context(locked(SESSION_LOCK_FILE, shared=True, timeout=timeout))
+        _shared_sessions += 1
+        try:
+            yield
+        finally:
+            _shared_sessions -= 1
 
 
 def _acquire(fd: int, mode: int, timeout: float | None, path: Path) -> None:

@@ -161,7 +161,7 @@ def control_plane(transactional_db, settings, tmp_path):
     cp = ControlPlane(port, env, tmp_path / "control-plane.log")
     # The local provider makes lab hosts for this test: hold the lab like the `lab_hosts`
     # fixture does, so a `lab_exclusive` test never sees them come and go.
-    with state.locked(state.SESSION_LOCK_FILE, shared=True, timeout=LOCK_TIMEOUT):
+    with state.session(shared=True, timeout=LOCK_TIMEOUT):
         try:
             cp.start()
             yield cp
