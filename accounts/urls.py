@@ -80,7 +80,7 @@ urlpatterns = [
     path("", orgs.dashboard, name="dashboard"),
     path("signup/", auth.signup, name="signup"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", auth.LogoutView.as_view(), name="logout"),
     path("password/", include(password_urls)),
     # "new" must stay a reserved organization name, or this shadows /orgs/new/.
     path("orgs/new/", orgs.organization_create, name="org_new"),

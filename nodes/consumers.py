@@ -3,7 +3,8 @@
 - `/ws/events/` (browsers, session): `subscribe {org, node?, since?, recent?}` joins the
   organization's or the node's group after the same membership check as the REST API, then
   catches up from `since` (the last event id the page saw). Joining also puts the socket in
-  the member's group: `membership.removed` closes it.
+  the member's group: `membership.removed` closes it. Every socket is also in its session's
+  group: logging out (`session_sockets_close`) closes the sockets that session opened.
 - `/api/audit/v1/[ns/]events[/]` (API headers): Docker Cloud frames of the namespace.
 - `/api/audit/v1/[ns/]action/<uuid>/logs[/]?follow=&tail=` (API headers): an action's log.
 
@@ -27,10 +28,16 @@ from core.loops import remember_server_loop
 
 from . import selectors
 from .events import selectors as event_selectors
-from .events.emit import EVENTS_LAYER
+from .events.emit import EVENTS_LAYER, emit_on_commit
 from .events.render import dockercloud_frame, stored_payload
 from .events.wsauth import ApiCaller, api_caller, query, same_origin
-from .groups import group_for_action, group_for_member, group_for_node, group_for_org
+from .groups import (
+    group_for_action,
+    group_for_member,
+    group_for_node,
+    group_for_org,
+    group_for_session,
+)
 from .models import FINAL_ACTION_STATES
 from .payloads import (
     DockerCloudFrame,
@@ -74,6 +81,12 @@ def _uuid(value) -> uuid_module.UUID | None:
 
 
 # --- browser subscriptions ------------------------------------------------------------------
+def session_sockets_close(*, session_key: str) -> None:
+    """After the commit, close the portal sockets opened with this session (it logged out):
+    another tab of it stops receiving. Its other sessions (other browsers) keep theirs."""
+    emit_on_commit(group_for_session(session_key), {"type": "session.ended"})
+
+
 @dataclass(frozen=True)
 class Subscription:
     org_id: int
@@ -146,7 +159,7 @@ class EventsConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
     async def connect(self):
         remember_server_loop()
         self.subscriptions: dict[str, Subscription] = {}
-        self.member_groups: set[str] = set()
+        self.member_groups: set[str] = set()  # groups that close it: session, memberships
         self.user = self.scope.get("user")
         if not getattr(self.user, "is_authenticated", False) or not same_origin(self.scope):
             await self.close(code=CLOSE_UNAUTHORIZED)  # before accept: HTTP 403
@@ -159,6 +172,10 @@ class EventsConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
                 await self.close(code=CLOSE_NOT_FOUND)
                 return
         await self.accept()
+        # Logging this session out closes the socket (session_sockets_close).
+        session_group = group_for_session(self.scope["session"].session_key)
+        self.member_groups.add(session_group)
+        await self.channel_layer.group_add(session_group, self.channel_name)
         if first is not None:
             await self._join(first, _int(params.get("since")), _recent(params.get("recent")))
 
@@ -231,6 +248,9 @@ class EventsConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
 
     async def membership_removed(self, message):
         await self.close(code=CLOSE_REMOVED)
+
+    async def session_ended(self, message):
+        await self.close(code=CLOSE_UNAUTHORIZED)
 
 
 def _int(value) -> int | None:

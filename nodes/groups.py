@@ -4,6 +4,8 @@ Names hold only ASCII letters, digits, hyphens, underscores and periods (under 1
 so they are built from integer primary keys and UUIDs, never from user-chosen names.
 """
 
+import hashlib
+
 
 def agent_group(node_uuid) -> str:
     """The group holding the websocket of a node's agent (whatever web process has it)."""
@@ -28,3 +30,9 @@ def group_for_action(org_id: int, action_id: int) -> str:
 def group_for_member(org_id: int, user_id: int) -> str:
     """Every event socket a user holds on one organization: closed when they leave it."""
     return f"member.{int(org_id)}.{int(user_id)}"
+
+
+def group_for_session(session_key: str) -> str:
+    """The portal sockets one login session opened (closed when it logs out). A digest: a
+    session key is a credential, and group names show in Redis."""
+    return "session." + hashlib.sha256(session_key.encode()).hexdigest()

@@ -37,6 +37,7 @@ PACKAGES = {
     "openssl": "/usr/bin/openssl",
     "curl": "/usr/bin/curl",
     "chromium": "/usr/bin/chromium",
+    "nodejs": "/usr/bin/node",
 }
 
 

@@ -1,6 +1,7 @@
-"""Signup and the lockout page; login, logout and passwords are Django's views (see urls)."""
+"""Signup, logout and the lockout page; login and passwords are Django's views (see urls)."""
 
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
@@ -38,3 +39,16 @@ def signup(request):
             login(request, user, backend=SESSION_BACKEND)
             return redirect("accounts:dashboard")
     return render(request, "registration/signup.html", {"form": form})
+
+
+class LogoutView(auth_views.LogoutView):
+    """Django's, and the live sockets of the session close: another tab stops updating."""
+
+    def post(self, request, *args, **kwargs):
+        session_key = request.session.session_key
+        response = super().post(request, *args, **kwargs)
+        if session_key:
+            from nodes.consumers import session_sockets_close  # nodes depends on accounts
+
+            session_sockets_close(session_key=session_key)
+        return response

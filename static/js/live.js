@@ -67,6 +67,7 @@
     socket.onclose = function (event) {
       socket = null;
       if (event.code === 4403) { setStatus("access removed"); stopped = true; return; }
+      if (event.code === 4401) { setStatus("signed out"); stopped = true; return; }
       if (stopped) return;
       setStatus("reconnecting…");
       var wait = retry + Math.random() * retry * 0.25;

@@ -112,7 +112,9 @@ class ControlPlane:
             process.wait()
 
     def stop(self) -> None:
-        for process in self.processes:
+        *graceful, beat = self.processes
+        beat.kill()  # nothing to flush, and a TERM while it is still loading is not heard
+        for process in graceful:
             if process.poll() is None:
                 process.terminate()
         for process in self.processes:

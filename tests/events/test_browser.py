@@ -2,6 +2,7 @@
 
 import pytest
 from channels.db import database_sync_to_async
+from django.test import Client
 
 from accounts import services as account_services
 from accounts.audit import Actor
@@ -104,6 +105,28 @@ def test_a_removed_member_socket_closes(owner, readonly_member):
         return await socket.receive_close(timeout=1)
 
     assert run(scenario) == 4403
+
+
+def test_logging_out_closes_the_sessions_sockets_and_no_others(owner):
+    tab = Client()
+    tab.force_login(owner.user)
+    cookie = tab.cookies["sessionid"].value
+    other_browser = session_cookie(owner.user)
+
+    async def scenario():
+        socket, frame = await subscribed(cookie, org="acme")
+        assert frame["type"] == "subscribed"
+        kept, _ = await subscribed(other_browser, org="acme")
+        response = await database_sync_to_async(tab.post)("/logout/")
+        assert response.status_code == 302
+        code = await socket.receive_close(timeout=1)
+        assert await kept.receive_nothing(timeout=0.3)
+        again = browser_socket(cookie)  # the page's reconnect: the session is gone
+        return code, await again.connect()
+
+    code, reconnect = run(scenario)
+    assert code == 4401
+    assert reconnect == (False, 4401)
 
 
 def test_catch_up_from_the_last_event_id_seen(owner):
