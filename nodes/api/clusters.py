@@ -1,21 +1,18 @@
 """Node clusters: `/api/infra/v1/[<ns>/]nodecluster/` with deploy, docker-upgrade, scale, tags."""
 
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from accounts.permissions import OrgPermission
 from agentapi.views import public_base
 from core.api import StrictFieldsMixin
 from core.dockercloud import rfc1123
-from providers import selectors as provider_selectors
 
 from .. import clusters, selectors
 from ..models import NodeCluster, NodeState
-from .base import INFRA, InfraViewSet, with_action
+from .base import INFRA, GrantPermission, InfraViewSet, with_action
 
 
 def cluster_uri(cluster: NodeCluster) -> str:
@@ -64,26 +61,6 @@ class ClusterUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
     tags = serializers.ListField(required=False)
 
 
-# What a team granted `use` of a credential may do with clusters that deploy with it.
-GRANTABLE = {"create", "partial_update", "destroy", "deploy", "docker_upgrade"}
-
-
-class ClusterPermission(OrgPermission):
-    """The organization-wide level, as everywhere; short of it, a credential grant admits the
-    grantable actions (the view then checks the grant against the cluster's credential)."""
-
-    def has_permission(self, request, view) -> bool:
-        view.by_grant = False
-        if super().has_permission(request, view):
-            return True
-        if view.action in GRANTABLE and provider_selectors.has_credential_grants(
-            access=view.access
-        ):
-            view.by_grant = True
-            return True
-        return False
-
-
 FILTERS = {"uuid": "uuid", "uuid__startswith": "uuid__startswith", "state": "state", "name": "name"}
 
 
@@ -92,14 +69,13 @@ class NodeClusterViewSet(InfraViewSet):
     lookup_field = "uuid"
     lookup_value_converter = "uuid"
     verb_map = {"destroy": "terminate", "deploy": "change", "docker_upgrade": "change"}
-    permission_classes = [permissions.IsAuthenticated, ClusterPermission]
+    permission_classes = [permissions.IsAuthenticated, GrantPermission]
+    # What a team granted `use` of a credential may do with clusters that deploy with it.
+    grantable = {"create", "partial_update", "destroy", "deploy", "docker_upgrade"}
 
     def _cluster(self, uuid) -> NodeCluster:
         cluster = selectors.cluster_get(organization=self.organization, uuid=uuid)
-        if getattr(self, "by_grant", False) and not provider_selectors.credential_uuid_usable(
-            access=self.access, uuid=cluster.credential_uuid
-        ):
-            raise PermissionDenied
+        self.check_grant(cluster.credential_uuid)
         return cluster
 
     def _verb(self, name: str, verb, cluster: NodeCluster, **kwargs):

@@ -163,3 +163,59 @@ def test_a_grant_in_one_organization_is_nothing_in_another(owner, outsider, do_c
     )
     assert response.status_code == 403
     assert _cluster(erin, do_credential).status_code == 201
+
+
+def test_a_grant_covers_the_nodes_of_its_clusters_only(
+    owner, readonly_member, do_credential, do_token, monkeypatch
+):
+    """Terminate and upgrade a node of a cluster that deploys with the granted credential;
+    not a BYO node, not another credential's, and nothing beyond those two verbs."""
+    from nodes import services as node_services
+    from nodes.models import Node
+
+    from ..nodes.test_registration import FACTS, make_csr
+
+    for task in ("upgrade_docker", "upgrade_agent", "health_check", "terminate_node"):
+        monkeypatch.setattr(f"nodes.tasks.{task}.delay", lambda *ids: None)
+    by_owner = Actor(user=owner.user)
+
+    def deployed_node(cluster_uuid=None) -> Node:
+        _, token = node_services.registration_token_create(actor=by_owner, organization=owner.org)
+        node = node_services.node_register(
+            token=token, csr=make_csr(), facts=FACTS, remote_ip="10.250.0.9"
+        )["node"]
+        node_services.node_set_reached(node_id=node.pk, connection="direct")
+        if cluster_uuid:
+            Node.objects.filter(pk=node.pk).update(
+                node_cluster=NodeCluster.objects.get(uuid=cluster_uuid), provider="digitalocean"
+            )
+        return node
+
+    other = services.credential_create(
+        actor=by_owner,
+        organization=owner.org,
+        provider="digitalocean",
+        name="do-other",
+        fields={"token": do_token},
+    )
+    granted = deployed_node(_cluster(owner, do_credential).json()["uuid"])
+    not_granted = deployed_node(_cluster(owner, other).json()["uuid"])
+    byo = deployed_node()
+    client = readonly_member.client()
+
+    def node_uri(node, verb=""):
+        return f"/api/infra/v1/acme/node/{node.uuid}/" + (f"{verb}/" if verb else "")
+
+    assert client.post(node_uri(granted, "docker-upgrade")).status_code == 403
+    _grant(owner, do_credential, "viewers")
+    for node in (not_granted, byo):
+        assert client.post(node_uri(node, "docker-upgrade")).status_code == 403
+        assert client.delete(node_uri(node)).status_code == 403
+    assert client.post(node_uri(granted, "health-check")).status_code == 403
+    assert client.post(node_uri(granted, "agent-upgrade")).status_code == 403
+    assert client.patch(node_uri(granted), {"nickname": "x"}, format="json").status_code == 403
+    assert client.post(node_uri(granted, "docker-upgrade")).status_code == 202
+    Node.objects.filter(pk=granted.pk).update(state="Deployed")
+    assert client.delete(node_uri(granted)).status_code == 202
+    assert Node.objects.get(pk=granted.pk).state == "Terminating"
+    assert not Node.objects.filter(pk__in=[not_granted.pk, byo.pk], state="Terminating").exists()
