@@ -162,6 +162,11 @@ class LocalDriver(ProviderDriver):
         if host is None:
             return None
         self._check_owner(host, node_uuid)
+        if not host.path(USER_DATA).exists():
+            # Made, but its creator died before booting it: unlike a cloud VM (created with
+            # its user data in one call) it would never register. Report none, so the caller
+            # creates it again: create_host boots this host once.
+            return None
         return self._info(host)
 
     def get_host(self, host_id: str) -> HostInfo:

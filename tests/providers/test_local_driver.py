@@ -60,6 +60,30 @@ def test_creates_a_lab_host_that_runs_the_user_data_and_is_idempotent(lab_hosts)
             host.destroy()
 
 
+@pytest.mark.lab
+def test_a_host_whose_creator_died_before_booting_it_is_booted_by_the_next_create(lab_hosts):
+    """A crash between making the host and starting its user data: the host is there, but a
+    cloud VM is never without its user data. find_host says none, and create boots it."""
+    import lab
+
+    driver = get_driver("local")
+    node = str(uuid.uuid4())
+    host = lab.create_host(LocalDriver.host_name(node))  # what the dead creator got done
+    try:
+        assert driver.find_host(node_uuid=node) is None
+        info = driver.create_host(
+            node_uuid=node, region="local", node_type="lab", user_data=USER_DATA
+        )
+        assert info.id == host.name and info.tags["dockercloud-node"] == node
+        assert driver.find_host(node_uuid=node).id == host.name
+        deadline = time.monotonic() + 20
+        while host.run("cat /var/lib/dockercloud/user-data-ran", check=False).returncode:
+            assert time.monotonic() < deadline, "the user data did not run"
+            time.sleep(0.1)
+    finally:
+        host.destroy()
+
+
 def test_unavailable_lab_is_a_clear_error(monkeypatch):
     monkeypatch.setattr("lab.pytest_plugin.lab_available", lambda: (False, "lab tests need root"))
     driver = get_driver("local")
