@@ -11,6 +11,9 @@ org_urls = [
     path("nodes/token/", views.token_create, name="token"),
     path("nodes/<uuid:uuid>/", views.node_detail, name="node"),
     path("nodes/<uuid:uuid>/<slug:verb>/", views.node_verb, name="verb"),
+    path("clusters/", views.clusters_list, name="clusters"),
+    path("clusters/<uuid:uuid>/", views.cluster_detail, name="cluster"),
+    path("clusters/<uuid:uuid>/<slug:verb>/", views.cluster_verb, name="cluster_verb"),
     path("byo-ssh/", views.byo_ssh_create, name="byo_ssh_create"),
     path("byo-ssh/<uuid:uuid>/", views.byo_ssh_detail, name="byo_ssh"),
 ]

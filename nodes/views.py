@@ -1,10 +1,12 @@
-"""Portal pages for nodes: the list with "bring your own node", one node, one SSH install."""
+"""Portal pages for nodes: the list with "bring your own node", one node, one SSH install;
+node clusters: the list with a create form, one cluster with its verbs."""
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import redirect
 
@@ -14,10 +16,14 @@ from accounts.views.base import no_store, org_view, render_org
 from agentapi import selectors as ssh_selectors
 from agentapi import services as ssh_services
 from agentapi.views import install_command, public_base
+from providers import selectors as provider_selectors
+from providers import services as provider_services
 
-from . import actions, lifecycle, selectors, services
+from . import actions, clusters, lifecycle, selectors, services
 from .api import node_uri
-from .models import FINAL_ACTION_STATES, NodeState
+from .api.base import INFRA
+from .api.clusters import cluster_uri
+from .models import FINAL_ACTION_STATES, ClusterState, NodeCluster, NodeState
 
 RECENT_INSTALLS = 10
 REFRESH_SECONDS = 2
@@ -59,7 +65,7 @@ class ByoSshForm(forms.Form):
 def _list_page(request, access, ssh_form: ByoSshForm):
     org = access.organization
     context = {
-        "nodes": selectors.nodes_list(organization=org),
+        "nodes": selectors.nodes_list(organization=org).select_related("node_cluster"),
         "installs": ssh_selectors.ssh_installs_list(organization=org)[:RECENT_INSTALLS],
         "ssh_form": ssh_form,
     }
@@ -199,3 +205,198 @@ def node_verb(request, ns, uuid, verb):
     if view is None:
         raise Http404
     return view(request, ns=ns, uuid=uuid)
+
+
+# --- node clusters --------------------------------------------------------------------------
+class ClusterForm(forms.Form):
+    """Shape only: `clusters.cluster_create` owns the rules (placement, credential, counts)."""
+
+    name = forms.CharField(max_length=100)
+    region = forms.ChoiceField(help_text="Provider and region.")
+    node_type = forms.ChoiceField()
+    credential = forms.ChoiceField(
+        required=False, help_text="Needed when the organization has several for the provider."
+    )
+    target_num_nodes = forms.IntegerField(
+        label="Nodes", min_value=0, max_value=clusters.MAX_NODES, initial=1
+    )
+    disk = forms.IntegerField(label="Disk (GB)", min_value=1, max_value=16384, initial=60)
+    deploy = forms.BooleanField(required=False, initial=True, label="Deploy now")
+
+    def __init__(self, *args, access, **kwargs):
+        super().__init__(*args, **kwargs)
+        org = access.organization
+        provider_services.catalog_ensure()
+        usable = provider_selectors.providers_usable(organization=org)
+        self.fields["region"].choices = [
+            (f"{INFRA}region/{r.provider.name}/{r.name}/", f"{r.provider.label}: {r.label}")
+            for r in provider_selectors.regions_list().filter(
+                provider__name__in=usable, provider__available=True, available=True
+            )
+        ]
+        self.fields["node_type"].choices = [
+            (f"{INFRA}nodetype/{t.provider.name}/{t.name}/", f"{t.provider.label}: {t.label}")
+            for t in provider_selectors.node_types_list().filter(
+                provider__name__in=usable, provider__available=True, available=True
+            )
+        ]
+        self.fields["credential"].choices = [("", "the provider's only credential")] + [
+            (str(c.uuid), f"{c.name} ({c.provider})")
+            for c in provider_selectors.credentials_list(organization=org)
+            if provider_selectors.credential_usable(access=access, credential=c)
+        ]
+
+
+def _may_deploy(access) -> bool:
+    """Create clusters: `use` on the organization, or a grant of some credential."""
+    return access.can("use") or provider_selectors.has_credential_grants(access=access)
+
+
+def _may(access, verb: str, cluster: NodeCluster) -> bool:
+    """The verb on the organization, or a grant of the credential the cluster deploys with."""
+    return access.can(verb) or provider_selectors.credential_uuid_usable(
+        access=access, uuid=cluster.credential_uuid
+    )
+
+
+def _clusters_page(request, access, form: ClusterForm | None):
+    context = {
+        "clusters": selectors.clusters_list(organization=access.organization).annotate(
+            deployed_count=Count("nodes", filter=Q(nodes__state=NodeState.DEPLOYED))
+        ),
+        "form": form if form is not None else ClusterForm(access=access),
+        "may_deploy": _may_deploy(access),
+    }
+    return render_org(request, "nodes/clusters.html", access, context)
+
+
+@org_view(read="view", write="view")  # POST: checked below (a credential grant suffices)
+def clusters_list(request, access):
+    if request.method != "POST":
+        return _clusters_page(request, access, None)
+    if not _may_deploy(access):
+        raise PermissionDenied
+    form = ClusterForm(request.POST, access=access)
+    if form.is_valid():
+        data = dict(form.cleaned_data)
+        deploy = data.pop("deploy")
+        actor = Actor.from_request(request)
+        common = {"method": "POST", "path": request.path, "user_agent": _agent(request)}
+        try:
+            with transaction.atomic():  # nothing half-made: no cluster, no action
+                create = actions.action_create(
+                    actor=actor, organization=access.organization,
+                    action="Node Cluster Create", object_uri="", **common,
+                )  # fmt: skip
+                cluster = clusters.cluster_create(
+                    actor=actor, access=access, action=create,
+                    install_url=public_base(request, for_provider=True),
+                    **{**data, "credential": data["credential"] or None},
+                )  # fmt: skip
+                create.object_uri = cluster_uri(cluster)
+                create.save(update_fields=["object_uri"])
+                if deploy:
+                    clusters.cluster_deploy(
+                        actor=actor,
+                        cluster=cluster,
+                        action=_cluster_action(actor, cluster, "Node Cluster Deploy", **common),
+                    )
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(
+                request, f"Deploying {cluster.name}." if deploy else f"Created {cluster.name}."
+            )
+            return redirect("nodes:cluster", ns=access.organization.name, uuid=cluster.uuid)
+    return _clusters_page(request, access, form)
+
+
+def _agent(request) -> str:
+    return request.META.get("HTTP_USER_AGENT", "")
+
+
+def _cluster_action(actor, cluster: NodeCluster, name: str, **request_facts):
+    return actions.action_create(
+        actor=actor,
+        organization=cluster.organization,
+        action=name,
+        object_uri=cluster_uri(cluster),
+        object_uuid=cluster.uuid,
+        **request_facts,
+    )
+
+
+@org_view(read="view")
+def cluster_detail(request, access, uuid):
+    cluster = selectors.cluster_get(organization=access.organization, uuid=uuid)
+    context = {
+        "cluster": cluster,
+        "nodes": selectors.nodes_list(organization=access.organization)
+        .filter(node_cluster=cluster)
+        .exclude(state=NodeState.TERMINATED)
+        .order_by("created"),
+        "actions": ssh_selectors.actions_for_object(
+            organization=access.organization, object_uuid=cluster.uuid
+        ),
+        "may": {verb: _may(access, verb, cluster) for verb in ("change", "terminate")},
+        "ending": cluster.state in (ClusterState.TERMINATING, ClusterState.TERMINATED),
+    }
+    return render_org(request, "nodes/cluster.html", access, context)
+
+
+# Portal verbs on a cluster: URL segment -> (Action name, permission verb).
+CLUSTER_VERBS = {
+    "deploy": ("Node Cluster Deploy", "change"),
+    "scale": ("Node Cluster Scale", "change"),
+    "docker-upgrade": ("Node Cluster Upgrade Docker", "change"),
+    "terminate": ("Node Cluster Terminate", "terminate"),
+}
+
+
+@org_view(read=None, write="view")  # checked below (a credential grant suffices)
+def cluster_verb(request, access, uuid, verb):
+    """POST a cluster verb; the work runs as an Action shown on the cluster's page."""
+    if verb not in CLUSTER_VERBS:
+        raise Http404
+    name, permission = CLUSTER_VERBS[verb]
+    cluster = selectors.cluster_get(organization=access.organization, uuid=uuid)
+    if not _may(access, permission, cluster):
+        raise PermissionDenied
+    actor = Actor.from_request(request)
+    try:
+        target = None
+        if verb == "scale":
+            target = _target(request.POST.get("target_num_nodes"))
+        with transaction.atomic():  # a refused verb leaves no Pending action
+            action = _cluster_action(
+                actor, cluster, name, method="POST", path=request.path, user_agent=_agent(request)
+            )
+            if verb == "scale":
+                clusters.cluster_update(
+                    actor=actor, cluster=cluster, action=action, target_num_nodes=target
+                )
+            else:
+                run = {
+                    "deploy": clusters.cluster_deploy,
+                    "docker-upgrade": clusters.cluster_docker_upgrade,
+                    "terminate": clusters.cluster_terminate,
+                }[verb]
+                run(actor=actor, cluster=cluster, action=action)
+    except ValidationError as exc:
+        messages.error(request, error_text(exc))
+    else:
+        done = {
+            "deploy": f"Deploying {cluster.name}.",
+            "scale": f"Scaling {cluster.name} to {target} nodes.",
+            "docker-upgrade": f"Upgrading Docker on the nodes of {cluster.name}.",
+            "terminate": f"Terminating {cluster.name} and its nodes.",
+        }
+        messages.success(request, done[verb])
+    return redirect("nodes:cluster", ns=access.organization.name, uuid=cluster.uuid)
+
+
+def _target(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValidationError({"target_num_nodes": ["Give a number of nodes."]}) from None

@@ -198,7 +198,7 @@ def test_get_on_a_post_only_url_is_405_for_members_and_404_for_outsiders(
 def test_list_shows_nodes_and_installs(client, acme_nodes, owner):
     client.force_login(owner.user)
     page = text(client.get(f"{BASE}/nodes/"))
-    assert "web-1 Deployed tunnel 10.250.0.9 20.10.24 3" in page
+    assert "web-1 Deployed own host tunnel 10.250.0.9 20.10.24 3" in page
     assert "root@10.250.0.20:22" in page and "Pending" in page
 
 
