@@ -173,9 +173,15 @@ class EventsConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
                 return
         await self.accept()
         # Logging this session out closes the socket (session_sockets_close).
-        session_group = group_for_session(self.scope["session"].session_key)
+        session = self.scope["session"]
+        session_group = group_for_session(session.session_key)
         self.member_groups.add(session_group)
         await self.channel_layer.group_add(session_group, self.channel_name)
+        # A logout after the check above sent its close before this socket listened: look
+        # again, now that it does.
+        if not await database_sync_to_async(session.exists)(session.session_key):
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
         if first is not None:
             await self._join(first, _int(params.get("since")), _recent(params.get("recent")))
 

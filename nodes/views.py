@@ -240,7 +240,9 @@ class ClusterForm(forms.Form):
                 provider__name__in=usable, provider__available=True, available=True
             )
         ]
-        self.fields["credential"].choices = [("", "the provider's only credential")] + [
+        self.fields["credential"].choices = [
+            ("", "automatic (the provider's only one; none for the local lab)")
+        ] + [
             (str(c.uuid), f"{c.name} ({c.provider})")
             for c in provider_selectors.credentials_list(organization=org)
             if provider_selectors.credential_usable(access=access, credential=c)

@@ -2,6 +2,7 @@
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.test import Client
 
 from accounts import services as account_services
@@ -127,6 +128,32 @@ def test_logging_out_closes_the_sessions_sockets_and_no_others(owner):
     code, reconnect = run(scenario)
     assert code == 4401
     assert reconnect == (False, 4401)
+
+
+def test_a_logout_while_the_socket_connects_still_closes_it(owner, monkeypatch):
+    """The session is flushed after the socket's login check and before it joins its
+    session's group (so it missed the close the logout sent): it is closed all the same."""
+    tab = Client()
+    tab.force_login(owner.user)
+    cookie = tab.cookies["sessionid"].value
+    consumer = "nodes.consumers.EventsConsumer"
+    joined = []
+
+    async def accept_then_log_out(self, subprotocol=None):
+        await AsyncJsonWebsocketConsumer.accept(self, subprotocol)
+        response = await database_sync_to_async(tab.post)("/logout/")
+        joined.append(response.status_code)
+
+    monkeypatch.setattr(f"{consumer}.accept", accept_then_log_out)
+
+    async def scenario():
+        socket = browser_socket(cookie)
+        connected, _ = await socket.connect()
+        assert connected
+        return await socket.receive_close(timeout=1)
+
+    assert run(scenario) == 4401
+    assert joined == [302]
 
 
 def test_catch_up_from_the_last_event_id_seen(owner):
