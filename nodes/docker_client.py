@@ -49,8 +49,15 @@ def _tls_files(node: Node) -> tuple[str, str, str]:
     return str(folder / "ca.pem"), str(folder / "cert.pem"), str(folder / "key.pem")
 
 
+def prepare(node: Node) -> None:
+    """Read what a client for the node needs from the database now (its organization's TLS
+    files), so that `docker_client` can then run in a thread that holds no connection."""
+    if node.connection != Connection.TUNNEL:
+        node._tls_paths = _tls_files(node)
+
+
 def direct_client(node: Node, *, timeout: float = 30) -> docker.DockerClient:
-    ca_path, cert_path, key_path = _tls_files(node)
+    ca_path, cert_path, key_path = getattr(node, "_tls_paths", None) or _tls_files(node)
     tls = docker.tls.TLSConfig(client_cert=(cert_path, key_path), ca_cert=ca_path, verify=True)
     return _client(base_url=f"https://{node.public_ip}:{DOCKER_PORT}", tls=tls, timeout=timeout)
 

@@ -1,15 +1,20 @@
 """Portal pages for nodes: the list with "bring your own node", one node, one SSH install;
 node clusters: the list with a create form, one cluster with its verbs."""
 
+from datetime import UTC, datetime
+
+from asgiref.sync import sync_to_async
 from django import forms
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Count, Q
-from django.http import Http404
+from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect
 
+from accounts import selectors as account_selectors
 from accounts.audit import Actor
 from accounts.forms import apply_errors, error_text
 from accounts.views.base import no_store, org_view, render_org
@@ -19,7 +24,7 @@ from agentapi.views import install_command, public_base
 from providers import selectors as provider_selectors
 from providers import services as provider_services
 
-from . import actions, clusters, lifecycle, selectors, services
+from . import actions, clusters, docker_client, lifecycle, selectors, services
 from .api import node_uri
 from .api.base import INFRA
 from .api.clusters import cluster_uri
@@ -133,6 +138,72 @@ def node_detail(request, access, uuid):
         "installs": ssh_selectors.ssh_installs_for_node(organization=org, node_id=node.pk),
     }
     return render_org(request, "nodes/detail.html", access, context)
+
+
+CONTAINERS_TIMEOUT = 10  # seconds: a daemon that answers slower is shown as not answering
+REACHABLE = (NodeState.DEPLOYED, NodeState.UPGRADING)
+
+
+def _readable_node(request, ns: str, uuid) -> tuple:
+    access = account_selectors.organization_access(request=request, name=ns)
+    if not access.can("view"):
+        raise PermissionDenied
+    node = selectors.node_get(organization=access.organization, uuid=uuid)
+    if node.state in REACHABLE:
+        docker_client.prepare(node)  # the TLS files, read from the database here
+    return access, node
+
+
+def _containers(node) -> tuple[list[dict], str]:
+    """The node's containers as its daemon lists them (over mutual TLS, or through the agent's
+    tunnel), or why it could not be asked. Runs outside the request's thread."""
+    try:
+        client = docker_client.docker_client(node, timeout=CONTAINERS_TIMEOUT)
+        try:
+            listed = client.api.containers(all=True)
+        finally:
+            client.close()
+    except Exception as exc:  # noqa: BLE001 (any failure to reach the daemon is shown as such)
+        return [], f"The node's Docker daemon did not answer ({type(exc).__name__})."
+    finally:
+        connections.close_all()  # this thread's only
+    rows = [
+        {
+            "id": c["Id"][:12],
+            "name": ", ".join(n.lstrip("/") for n in c.get("Names") or []),
+            "image": c.get("Image", ""),
+            "state": c.get("State", ""),
+            "status": c.get("Status", ""),
+            "ports": ", ".join(_port(p) for p in c.get("Ports") or []),
+            "created": datetime.fromtimestamp(c.get("Created", 0), tz=UTC),
+        }
+        for c in listed
+    ]
+    return sorted(rows, key=lambda r: r["name"]), ""
+
+
+def _port(port: dict) -> str:
+    inside = f"{port.get('PrivatePort')}/{port.get('Type', 'tcp')}"
+    if port.get("PublicPort"):
+        address = f"{port['IP']}:" if port.get("IP") else ""
+        return f"{address}{port['PublicPort']}->{inside}"
+    return inside
+
+
+async def node_containers(request, ns, uuid):
+    """The node's containers, asked of its daemon now. Async: the wait for a node does not hold
+    the thread every synchronous view of this process shares."""
+    user = await request.auser()
+    if not user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
+    access, node = await sync_to_async(_readable_node)(request, ns, uuid)
+    containers, error = [], ""
+    if node.state in REACHABLE:
+        containers, error = await sync_to_async(_containers, thread_sensitive=False)(node)
+    context = {"node": node, "containers": containers, "error": error, "reachable": REACHABLE}
+    return await sync_to_async(render_org)(request, "nodes/containers.html", access, context)
 
 
 ENDING = (NodeState.TERMINATING, NodeState.TERMINATED)

@@ -63,6 +63,29 @@ def _deployed(org, connection: str, timeout: float = 20, host=None) -> Node:
     return node
 
 
+def _portal(cp, username: str) -> requests.Session:
+    """A browser's session on the live portal, logged in through the login form."""
+    session = requests.Session()
+    session.get(f"{cp.url}/login/", timeout=10).raise_for_status()
+    form = {"username": username, "password": PASSWORD, "csrfmiddlewaretoken": ""}
+    form["csrfmiddlewaretoken"] = session.cookies["csrftoken"]
+    response = session.post(
+        f"{cp.url}/login/", data=form, headers={"Referer": f"{cp.url}/login/"}, timeout=10
+    )
+    assert response.ok and "Log out" in response.text
+    return session
+
+
+def _containers_page(cp, org, node: Node) -> str:
+    """The node's containers page, served by the control plane's web process, which asks the
+    node's daemon (over mutual TLS, or through the tunnel to whichever process has the agent)."""
+    response = _portal(cp, f"{org.name}-op").get(
+        f"{cp.url}/orgs/{org.name}/nodes/{node.uuid}/containers/", timeout=30
+    )
+    assert response.status_code == 200
+    return response.text
+
+
 def _run_echo(node: Node) -> bytes:
     client = docker_client(node)
     try:
@@ -86,6 +109,11 @@ def test_byoh_direct_node_is_deployed_and_runs_containers(control_plane, lab_hos
     assert _run_echo(node) == b"hello from the node\n"
     client = docker_client(node)
     assert client.containers.list(all=True) == []  # the echo container was removed
+    web = client.containers.run("local/busybox:lab", ["sleep", "600"], name="web-1", detach=True)
+    page = _containers_page(control_plane, org, node)
+    assert "over mutual TLS" in page and "web-1" in page and "local/busybox:lab" in page
+    assert web.short_id in page and "running" in page
+    web.remove(force=True)
     client.close()
     listed = requests.get(
         f"{control_plane.url}/api/infra/v1/{org.name}/node/",
@@ -139,6 +167,9 @@ def test_firewalled_node_works_through_the_tunnel(control_plane, lab_hosts):
                 break
         assert lines == ["line1", "line2", "line3"]
         container.wait(timeout=10)
+        page = _containers_page(control_plane, org, node)
+        assert "through the agent's tunnel" in page and container.short_id in page
+        assert "exited" in page
         container.remove()
     finally:
         client.close()

@@ -4,6 +4,7 @@ Every page and POST: anonymous to login, outsider 404 (also under their own orga
 read-only member 403 on writes (nothing changes), writers' writes work and are audited.
 """
 
+import socket
 from dataclasses import dataclass
 
 import pytest
@@ -315,3 +316,35 @@ def test_maintenance_buttons_queue_their_action(
     assert "in state Deploying" in text(response)
     assert Action.objects.filter(action=action).count() == 1
     assert client.post(f"{BASE}/nodes/{node.uuid}/format-disk/").status_code == 404
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed again when this returns: nothing listens
+
+
+def test_containers_page_for_members_only_and_says_when_the_daemon_does_not_answer(
+    client, acme_nodes, readonly_member, outsider, monkeypatch
+):
+    """(The listing itself, from a real daemon over TLS and through the tunnel, is in
+    tests/e2e/test_byoh.py.)"""
+    node = acme_nodes.node
+    path = f"{BASE}/nodes/{node.uuid}/containers/"
+    assert client.get(path).status_code == 302  # to the login page
+    client.force_login(outsider.user)
+    assert client.get(path).status_code == 404
+    assert client.get(f"/orgs/globex/nodes/{node.uuid}/containers/").status_code == 404
+
+    # A node whose daemon is down: a clear line, not an error page.
+    Node.objects.filter(pk=node.pk).update(connection="direct", public_ip="127.0.0.1")
+    monkeypatch.setattr("nodes.docker_client.DOCKER_PORT", _closed_port())
+    client.force_login(readonly_member.user)
+    page = text(client.get(path))
+    assert "The node's Docker daemon did not answer (ConnectionError)." in page
+    assert client.post(path).status_code == 405
+
+    # A node that is not Deployed is not asked at all.
+    Node.objects.filter(pk=node.pk).update(state="Unreachable")
+    monkeypatch.setattr("nodes.docker_client.docker_client", lambda *a, **k: pytest.fail("asked"))
+    assert "The node is unreachable: its Docker daemon is not asked now." in text(client.get(path))
