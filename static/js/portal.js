@@ -11,3 +11,36 @@ document.addEventListener("click", function (event) {
     button.textContent = "Copied";
   });
 });
+
+// [data-refresh-on-parent="<resource uri>"]: a list of that object's children (a cluster's
+// nodes) is fetched again when a child is created or deleted; live.js dispatches "dc:event".
+(function () {
+  var pending = new Map();
+
+  function refresh(el) {
+    var key = el.getAttribute("data-refresh-on-parent");
+    if (pending.has(key)) return;
+    pending.set(key, setTimeout(function () {  // several nodes at once: one fetch
+      fetch(location.href, { credentials: "same-origin" })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          pending.delete(key);
+          if (!html) return;
+          var doc = new DOMParser().parseFromString(html, "text/html");
+          var selector = "[data-refresh-on-parent=\"" + CSS.escape(key) + "\"]";
+          var fresh = doc.querySelector(selector);
+          if (fresh) el.innerHTML = fresh.innerHTML;
+        })
+        .catch(function () { pending.delete(key); });
+    }, 250));
+  }
+
+  document.addEventListener("dc:event", function (event) {
+    var detail = event.detail || {};
+    if (detail.action !== "create" && detail.action !== "delete") return;
+    ((detail.attributes || {}).parents || []).forEach(function (parent) {
+      var selector = "[data-refresh-on-parent=\"" + CSS.escape(parent) + "\"]";
+      document.querySelectorAll(selector).forEach(refresh);
+    });
+  });
+})();
