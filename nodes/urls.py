@@ -11,6 +11,7 @@ org_urls = [
     path("nodes/token/", views.token_create, name="token"),
     path("nodes/<uuid:uuid>/", views.node_detail, name="node"),
     path("nodes/<uuid:uuid>/containers/", views.node_containers, name="containers"),
+    path("nodes/<uuid:uuid>/edit/", views.node_edit, name="edit"),
     path("nodes/<uuid:uuid>/<slug:verb>/", views.node_verb, name="verb"),
     path("clusters/", views.clusters_list, name="clusters"),
     path("clusters/<uuid:uuid>/", views.cluster_detail, name="cluster"),

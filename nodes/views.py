@@ -267,6 +267,32 @@ def _node_verb_view(name: str, run, permission: str, message: str):
     return view
 
 
+@org_view(read=None, write="change")
+def node_edit(request, access, uuid):
+    """Nickname and tags (an Action, as through the API)."""
+    node = selectors.node_get(organization=access.organization, uuid=uuid)
+    actor = Actor.from_request(request)
+    try:
+        with transaction.atomic():
+            action = actions.action_create(
+                actor=actor, organization=access.organization, action="Node Update",
+                object_uri=node_uri(node), object_uuid=node.uuid, method="POST",
+                path=request.path, user_agent=_agent(request),
+            )  # fmt: skip
+            lifecycle.node_update(
+                actor=actor,
+                node=node,
+                action=action,
+                nickname=request.POST.get("nickname", "").strip(),
+                tags=_tags(request.POST.get("tags")),
+            )
+    except ValidationError as exc:
+        messages.error(request, error_text(exc))
+    else:
+        messages.success(request, f"Saved {node}.")
+    return redirect("nodes:node", ns=access.organization.name, uuid=node.uuid)
+
+
 NODE_VERB_VIEWS = {verb: _node_verb_view(*spec) for verb, spec in NODE_VERBS.items()}
 
 
@@ -417,13 +443,42 @@ def cluster_detail(request, access, uuid):
     return render_org(request, "nodes/cluster.html", access, context)
 
 
-# Portal verbs on a cluster: URL segment -> (Action name, permission verb).
+def _tags(value) -> list[dict]:
+    """Tags as the portal's text field gives them: comma-separated names."""
+    return lifecycle.clean_tags([n.strip() for n in (value or "").split(",") if n.strip()])
+
+
+# Portal verbs on a cluster: URL segment -> (Action name, permission verb, run, message).
+# `run(actor, cluster, action, post)` does the verb; a ValidationError refuses it.
 CLUSTER_VERBS = {
-    "deploy": ("Node Cluster Deploy", "change"),
-    "scale": ("Node Cluster Scale", "change"),
-    "docker-upgrade": ("Node Cluster Upgrade Docker", "change"),
-    "terminate": ("Node Cluster Terminate", "terminate"),
-}
+    "deploy": (
+        "Node Cluster Deploy", "change",
+        lambda post, **kw: clusters.cluster_deploy(**kw),
+        "Deploying {cluster}.",
+    ),
+    "scale": (
+        "Node Cluster Scale", "change",
+        lambda post, **kw: clusters.cluster_update(
+            **kw, target_num_nodes=_target(post.get("target_num_nodes"))
+        ),
+        "Scaling {cluster} to {cluster.target_num_nodes} nodes.",
+    ),
+    "tags": (
+        "Node Cluster Update", "change",
+        lambda post, **kw: clusters.cluster_update(**kw, tags=_tags(post.get("tags"))),
+        "Tags of {cluster} saved; its nodes carry them too.",
+    ),
+    "docker-upgrade": (
+        "Node Cluster Upgrade Docker", "change",
+        lambda post, **kw: clusters.cluster_docker_upgrade(**kw),
+        "Upgrading Docker on the nodes of {cluster}.",
+    ),
+    "terminate": (
+        "Node Cluster Terminate", "terminate",
+        lambda post, **kw: clusters.cluster_terminate(**kw),
+        "Terminating {cluster} and its nodes.",
+    ),
+}  # fmt: skip
 
 
 @org_view(read=None, write="view")  # checked below (a credential grant suffices)
@@ -431,40 +486,21 @@ def cluster_verb(request, access, uuid, verb):
     """POST a cluster verb; the work runs as an Action shown on the cluster's page."""
     if verb not in CLUSTER_VERBS:
         raise Http404
-    name, permission = CLUSTER_VERBS[verb]
+    name, permission, run, message = CLUSTER_VERBS[verb]
     cluster = selectors.cluster_get(organization=access.organization, uuid=uuid)
     if not _may(access, permission, cluster):
         raise PermissionDenied
     actor = Actor.from_request(request)
     try:
-        target = None
-        if verb == "scale":
-            target = _target(request.POST.get("target_num_nodes"))
         with transaction.atomic():  # a refused verb leaves no Pending action
             action = _cluster_action(
                 actor, cluster, name, method="POST", path=request.path, user_agent=_agent(request)
             )
-            if verb == "scale":
-                clusters.cluster_update(
-                    actor=actor, cluster=cluster, action=action, target_num_nodes=target
-                )
-            else:
-                run = {
-                    "deploy": clusters.cluster_deploy,
-                    "docker-upgrade": clusters.cluster_docker_upgrade,
-                    "terminate": clusters.cluster_terminate,
-                }[verb]
-                run(actor=actor, cluster=cluster, action=action)
+            run(request.POST, actor=actor, cluster=cluster, action=action)
     except ValidationError as exc:
         messages.error(request, error_text(exc))
     else:
-        done = {
-            "deploy": f"Deploying {cluster.name}.",
-            "scale": f"Scaling {cluster.name} to {target} nodes.",
-            "docker-upgrade": f"Upgrading Docker on the nodes of {cluster.name}.",
-            "terminate": f"Terminating {cluster.name} and its nodes.",
-        }
-        messages.success(request, done[verb])
+        messages.success(request, message.format(cluster=cluster))
     return redirect("nodes:cluster", ns=access.organization.name, uuid=cluster.uuid)
 
 

@@ -90,6 +90,8 @@ def _writes(objs):
         (f"{BASE}/nodes/token/", {}, "node.token"),
         (f"{BASE}/byo-ssh/", {"host": "10.250.0.21", "port": "22", "username": "root",
                               "password": SSH_PASSWORD}, "node.byo_ssh"),
+        (f"{BASE}/nodes/{objs.node.uuid}/edit/", {"nickname": "db-1", "tags": "db, eu"},
+         "node.update"),
         (f"{BASE}/nodes/{objs.node.uuid}/terminate/", {}, "node.terminate"),
     ]  # fmt: skip
 
@@ -160,8 +162,8 @@ def test_readonly_member_sees_no_write_forms_the_writer_sees(
     client, acme_nodes, readonly_member, writer
 ):
     client.force_login(writer.user)
-    # token, SSH; then health check, Docker upgrade, agent upgrade and terminate
-    assert _post_forms(client, _reads(acme_nodes)[:2]) == 6
+    # token, SSH; then health check, Docker upgrade, agent upgrade, name and tags, terminate
+    assert _post_forms(client, _reads(acme_nodes)[:2]) == 7
     client.force_login(readonly_member.user)
     assert _post_forms(client, _reads(acme_nodes)) == 0
     assert "Bring your own node" not in client.get(f"{BASE}/nodes/").content.decode()
@@ -180,6 +182,8 @@ def test_writer_writes_work_and_are_audited(
         assert entries.count() == before + 1, (path, action)
         assert entries.first().actor == writer.user
     node = Node.objects.get(pk=acme_nodes.node.pk)
+    assert node.nickname == "db-1" and node.tags == [{"name": "db"}, {"name": "eu"}]
+    assert Action.objects.get(action="Node Update").state == "Success"
     assert node.state == "Terminating"
     terminate = Action.objects.get(action="Node Terminate", object_uuid=node.uuid)
     assert terminations == [(node.pk, terminate.pk)] and terminate.user == writer.user
@@ -348,3 +352,15 @@ def test_containers_page_for_members_only_and_says_when_the_daemon_does_not_answ
     Node.objects.filter(pk=node.pk).update(state="Unreachable")
     monkeypatch.setattr("nodes.docker_client.docker_client", lambda *a, **k: pytest.fail("asked"))
     assert "The node is unreachable: its Docker daemon is not asked now." in text(client.get(path))
+
+
+def test_bad_tags_are_a_clear_message_and_change_nothing(client, acme_nodes, writer):
+    client.force_login(writer.user)
+    node = acme_nodes.node
+    before = _snapshot()
+    response = client.post(
+        f"{BASE}/nodes/{node.uuid}/edit/", {"nickname": "db-1", "tags": "x" * 101}, follow=True
+    )
+    assert "Each tag needs a name of 1 to 100 characters." in text(response)
+    assert _snapshot() == before
+    assert Node.objects.get(pk=node.pk).nickname == node.nickname

@@ -93,7 +93,8 @@ def test_scale_upgrade_and_terminate(client, writer, do_credential, reconciles):
     cluster = NodeCluster.objects.get(name="web")
     url = f"{BASE}/clusters/{cluster.uuid}"
     assert cluster.state == "Init"
-    assert client.post(f"{url}/scale/", {"target_num_nodes": "2"}).status_code == 302
+    response = client.post(f"{url}/scale/", {"target_num_nodes": "2"}, follow=True)
+    assert "Scaling web to 2 nodes." in text(response)
     assert NodeCluster.objects.get(pk=cluster.pk).target_num_nodes == 2  # Init: only the target
     before = _state()
     response = client.post(f"{url}/scale/", {"target_num_nodes": "many"}, follow=True)
@@ -101,6 +102,10 @@ def test_scale_upgrade_and_terminate(client, writer, do_credential, reconciles):
     response = client.post(f"{url}/docker-upgrade/", follow=True)
     assert "Cannot" in text(response) or "no Deployed node" in text(response)
     assert _state() == before  # refused: no Pending action left behind
+    response = client.post(f"{url}/tags/", {"tags": "web, eu-west"}, follow=True)
+    assert "Tags of web saved" in text(response)
+    assert NodeCluster.objects.get(pk=cluster.pk).tags == [{"name": "web"}, {"name": "eu-west"}]
+    assert Action.objects.filter(action="Node Cluster Update", state="Success").count() == 1
     client.post(f"{url}/deploy/")
     assert NodeCluster.objects.get(pk=cluster.pk).state == "Deploying"
     client.post(f"{url}/terminate/")
@@ -121,7 +126,7 @@ def test_outsider_gets_404_and_readonly_member_403(
     client.force_login(outsider.user)
     for path in (f"{BASE}/clusters/", f"{url}/", f"/orgs/globex/clusters/{cluster.uuid}/"):
         assert client.get(path).status_code == 404, path
-    for verb in ("deploy", "scale", "terminate"):
+    for verb in ("deploy", "scale", "tags", "terminate"):
         assert client.post(f"{url}/{verb}/", {"target_num_nodes": "1"}).status_code == 404
         assert client.post(f"/orgs/globex/clusters/{cluster.uuid}/{verb}/").status_code == 404
     assert client.post(f"{BASE}/clusters/", _form()).status_code == 404
@@ -131,7 +136,7 @@ def test_outsider_gets_404_and_readonly_member_403(
     page = client.get(f"{url}/").content.decode()
     assert client.get(f"{BASE}/clusters/").status_code == 200
     assert f'method="post" action="{BASE}/' not in page
-    for verb in ("deploy", "scale", "terminate"):
+    for verb in ("deploy", "scale", "tags", "terminate"):
         assert client.post(f"{url}/{verb}/", {"target_num_nodes": "1"}).status_code == 403
     assert client.post(f"{BASE}/clusters/", _form(name="mine")).status_code == 403
     assert _state() == before
