@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 import docker
@@ -41,8 +42,8 @@ def _tls_files(node: Node) -> tuple[str, str, str]:
     if not (folder / "key.pem").exists():
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         for name, content in material.items():
-            tmp = folder / f".{name}.{os.getpid()}"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            # A file of its own per writer: threads of one worker may do this at once.
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")  # mode 600
             with os.fdopen(fd, "w") as fh:
                 fh.write(content)
             os.replace(tmp, folder / name)
