@@ -324,7 +324,15 @@ class ClusterForm(forms.Form):
         super().__init__(*args, **kwargs)
         org = access.organization
         provider_services.catalog_ensure()
-        usable = provider_selectors.providers_usable(organization=org)
+        credentials = [
+            c
+            for c in provider_selectors.credentials_list(organization=org)
+            if provider_selectors.credential_usable(access=access, credential=c)
+        ]
+        if access.can("use"):
+            usable = provider_selectors.providers_usable(organization=org)
+        else:  # granted credentials only: their providers, not the credential-less ones
+            usable = {c.provider for c in credentials}
         self.fields["region"].choices = [
             (f"{INFRA}region/{r.provider.name}/{r.name}/", f"{r.provider.label}: {r.label}")
             for r in provider_selectors.regions_list().filter(
@@ -339,11 +347,7 @@ class ClusterForm(forms.Form):
         ]
         self.fields["credential"].choices = [
             ("", "automatic (the provider's only one; none for the local lab)")
-        ] + [
-            (str(c.uuid), f"{c.name} ({c.provider})")
-            for c in provider_selectors.credentials_list(organization=org)
-            if provider_selectors.credential_usable(access=access, credential=c)
-        ]
+        ] + [(str(c.uuid), f"{c.name} ({c.provider})") for c in credentials]
 
 
 def _may_deploy(access) -> bool:

@@ -159,6 +159,7 @@ def test_a_granted_team_manages_its_credentials_clusters_only(
     client.force_login(readonly_member.user)
     page = client.get(f"{BASE}/clusters/").content.decode()
     assert f'value="{do_credential.uuid}"' in page and f'value="{other.uuid}"' not in page
+    assert "/region/local/" not in page  # a grant is no licence for credential-less providers
     response = client.post(f"{BASE}/clusters/", _form(credential=str(do_credential.uuid)))
     assert response.status_code == 302
     mine = NodeCluster.objects.get(name="web")
