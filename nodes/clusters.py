@@ -20,6 +20,7 @@ from accounts.permissions import Access
 from providers.drivers import HostState
 
 from . import actions, provisioning, services
+from .events import render
 from .events.services import cluster_state_event, node_state_event
 from .lifecycle import clean_tags
 from .models import Action, ActionState, ClusterState, Node, NodeCluster, NodeState
@@ -90,7 +91,11 @@ def cluster_create(
 
 
 def _done(action: Action, cluster: NodeCluster) -> None:
-    Action.objects.filter(pk=action.pk).update(object_uuid=cluster.uuid)
+    """The create action names the cluster it made (before its events go out)."""
+    Action.objects.filter(pk=action.pk).update(
+        object_uuid=cluster.uuid,
+        object_uri=render.cluster_uri(cluster.organization.name, cluster.uuid),
+    )
     actions.action_start(action_id=action.pk)
     actions.action_finish(action_id=action.pk, success=True)
 

@@ -140,6 +140,21 @@ def node_detail(request, access, uuid):
     return render_org(request, "nodes/detail.html", access, context)
 
 
+def _portal_action(request, access, name: str, obj=None, object_uri: str = ""):
+    """The Action of a portal POST on `obj` (a node or cluster of `access`'s organization),
+    with the request's path and user agent, as the API records its calls."""
+    return actions.action_create(
+        actor=Actor.from_request(request),
+        organization=access.organization,
+        action=name,
+        object_uri=object_uri,
+        object_uuid=obj.uuid if obj is not None else None,
+        method="POST",
+        path=request.path,
+        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+    )
+
+
 CONTAINERS_TIMEOUT = 10  # seconds: a daemon that answers slower is shown as not answering
 REACHABLE = (NodeState.DEPLOYED, NodeState.UPGRADING)
 
@@ -247,16 +262,7 @@ def _node_verb_view(name: str, run, permission: str, message: str):
         try:
             # One unit: a refused verb (a concurrent terminate) must not leave a Pending action.
             with transaction.atomic():
-                action = actions.action_create(
-                    actor=actor,
-                    organization=access.organization,
-                    action=name,
-                    object_uri=node_uri(node),
-                    object_uuid=node.uuid,
-                    method="POST",
-                    path=request.path,
-                    user_agent=request.META.get("HTTP_USER_AGENT", ""),
-                )
+                action = _portal_action(request, access, name, node, node_uri(node))
                 run(actor=actor, node=node, action=action)
         except ValidationError as exc:
             messages.error(request, error_text(exc))
@@ -274,11 +280,7 @@ def node_edit(request, access, uuid):
     actor = Actor.from_request(request)
     try:
         with transaction.atomic():
-            action = actions.action_create(
-                actor=actor, organization=access.organization, action="Node Update",
-                object_uri=node_uri(node), object_uuid=node.uuid, method="POST",
-                path=request.path, user_agent=_agent(request),
-            )  # fmt: skip
+            action = _portal_action(request, access, "Node Update", node, node_uri(node))
             lifecycle.node_update(
                 actor=actor,
                 node=node,
@@ -384,26 +386,19 @@ def clusters_list(request, access):
         data = dict(form.cleaned_data)
         deploy = data.pop("deploy")
         actor = Actor.from_request(request)
-        common = {"method": "POST", "path": request.path, "user_agent": _agent(request)}
         try:
             with transaction.atomic():  # nothing half-made: no cluster, no action
-                create = actions.action_create(
-                    actor=actor, organization=access.organization,
-                    action="Node Cluster Create", object_uri="", **common,
-                )  # fmt: skip
+                create = _portal_action(request, access, "Node Cluster Create")
                 cluster = clusters.cluster_create(
                     actor=actor, access=access, action=create,
                     install_url=public_base(request, for_provider=True),
                     **{**data, "credential": data["credential"] or None},
                 )  # fmt: skip
-                create.object_uri = cluster_uri(cluster)
-                create.save(update_fields=["object_uri"])
                 if deploy:
-                    clusters.cluster_deploy(
-                        actor=actor,
-                        cluster=cluster,
-                        action=_cluster_action(actor, cluster, "Node Cluster Deploy", **common),
+                    deploy_action = _portal_action(
+                        request, access, "Node Cluster Deploy", cluster, cluster_uri(cluster)
                     )
+                    clusters.cluster_deploy(actor=actor, cluster=cluster, action=deploy_action)
         except ValidationError as exc:
             apply_errors(form, exc)
         else:
@@ -412,21 +407,6 @@ def clusters_list(request, access):
             )
             return redirect("nodes:cluster", ns=access.organization.name, uuid=cluster.uuid)
     return _clusters_page(request, access, form)
-
-
-def _agent(request) -> str:
-    return request.META.get("HTTP_USER_AGENT", "")
-
-
-def _cluster_action(actor, cluster: NodeCluster, name: str, **request_facts):
-    return actions.action_create(
-        actor=actor,
-        organization=cluster.organization,
-        action=name,
-        object_uri=cluster_uri(cluster),
-        object_uuid=cluster.uuid,
-        **request_facts,
-    )
 
 
 @org_view(read="view")
@@ -497,9 +477,7 @@ def cluster_verb(request, access, uuid, verb):
     actor = Actor.from_request(request)
     try:
         with transaction.atomic():  # a refused verb leaves no Pending action
-            action = _cluster_action(
-                actor, cluster, name, method="POST", path=request.path, user_agent=_agent(request)
-            )
+            action = _portal_action(request, access, name, cluster, cluster_uri(cluster))
             run(request.POST, actor=actor, cluster=cluster, action=action)
     except ValidationError as exc:
         messages.error(request, error_text(exc))

@@ -49,9 +49,8 @@ class InfraViewSet(OrgScopedViewSet):
     def check_grant(self, credential_uuid) -> None:
         """Admitted by a credential grant only (GrantPermission): the object must deploy with
         a credential granted to the caller's teams."""
-        if getattr(self, "by_grant", False) and not (
-            credential_uuid
-            and provider_selectors.credential_uuid_usable(access=self.access, uuid=credential_uuid)
+        if getattr(self, "by_grant", False) and not provider_selectors.credential_uuid_usable(
+            access=self.access, uuid=credential_uuid
         ):
             raise PermissionDenied
 

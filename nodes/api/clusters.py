@@ -108,8 +108,6 @@ class NodeClusterViewSet(InfraViewSet):
                 actor=self.actor, access=self.access, action=act,
                 install_url=public_base(request, for_provider=True), **body.validated_data,
             )  # fmt: skip
-            act.object_uri = cluster_uri(cluster)
-            act.save(update_fields=["object_uri"])
         return with_action(cluster_body(cluster), act, code=status.HTTP_201_CREATED)
 
     @extend_schema(request=ClusterUpdateSerializer)

@@ -106,7 +106,8 @@ class NodeViewSet(InfraViewSet):
 
     def _node(self, uuid) -> Node:
         node = selectors.node_get(organization=self.organization, uuid=uuid)
-        self.check_grant(node.node_cluster.credential_uuid if node.node_cluster_id else None)
+        if self.by_grant:  # only then is the cluster's credential needed (a query)
+            self.check_grant(node.node_cluster.credential_uuid if node.node_cluster_id else None)
         return node
 
     def _verb(self, name: str, verb, node: Node, **kwargs):

@@ -67,8 +67,11 @@ def _portal(cp, username: str) -> requests.Session:
     """A browser's session on the live portal, logged in through the login form."""
     session = requests.Session()
     session.get(f"{cp.url}/login/", timeout=10).raise_for_status()
-    form = {"username": username, "password": PASSWORD, "csrfmiddlewaretoken": ""}
-    form["csrfmiddlewaretoken"] = session.cookies["csrftoken"]
+    form = {
+        "username": username,
+        "password": PASSWORD,
+        "csrfmiddlewaretoken": session.cookies["csrftoken"],
+    }
     response = session.post(
         f"{cp.url}/login/", data=form, headers={"Referer": f"{cp.url}/login/"}, timeout=10
     )

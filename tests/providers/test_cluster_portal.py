@@ -58,6 +58,7 @@ def test_writer_creates_and_deploys_a_cluster(
     create = Action.objects.get(action="Node Cluster Create")
     deploy = Action.objects.get(action="Node Cluster Deploy")
     assert create.state == "Success" and create.user == writer.user
+    assert create.object_uri == f"/api/infra/v1/acme/nodecluster/{cluster.uuid}/"
     assert deploy.state == "In progress" and deploy.object_uuid == cluster.uuid
     assert reconciles == [cluster.pk]
     page = text(client.get(response["Location"]))
