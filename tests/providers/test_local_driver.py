@@ -1,12 +1,19 @@
 """The local driver: lab hosts on this machine (real ones under `pytest.mark.lab`)."""
 
-import time
 import uuid
 
 import pytest
 
 from providers.drivers import DriverError, HostState, get_driver
 from providers.drivers.local import LocalDriver
+from tests.e2e.conftest import wait_for
+
+
+def _wait_user_data(host) -> None:
+    ran = "cat /var/lib/dockercloud/user-data-ran"
+    wait_for(lambda: host.run(ran, check=False).returncode == 0, timeout=20,
+             interval=0.1, message="the user data to run")  # fmt: skip
+
 
 USER_DATA = """#!/bin/sh
 echo "booting $(hostname)"
@@ -38,10 +45,7 @@ def test_creates_a_lab_host_that_runs_the_user_data_and_is_idempotent(lab_hosts)
         assert again.id == info.id
         assert driver.find_host(node_uuid=node).id == info.id
 
-        deadline = time.monotonic() + 20
-        while host.run("cat /var/lib/dockercloud/user-data-ran", check=False).returncode:
-            assert time.monotonic() < deadline, "the user data did not run"
-            time.sleep(0.1)
+        _wait_user_data(host)
         assert host.run("cat /var/lib/dockercloud/user-data-ran").stdout == "ran as 0\n"
         log = host.run("cat /var/log/cloud-init-output.log").stdout
         assert log.startswith(f"booting {info.id}")
@@ -76,10 +80,7 @@ def test_a_host_whose_creator_died_before_booting_it_is_booted_by_the_next_creat
         )
         assert info.id == host.name and info.tags["dockercloud-node"] == node
         assert driver.find_host(node_uuid=node).id == host.name
-        deadline = time.monotonic() + 20
-        while host.run("cat /var/lib/dockercloud/user-data-ran", check=False).returncode:
-            assert time.monotonic() < deadline, "the user data did not run"
-            time.sleep(0.1)
+        _wait_user_data(host)
     finally:
         host.destroy()
 
