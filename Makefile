@@ -8,36 +8,44 @@ PYTEST_ARGS ?=
 
 .PHONY: run test worker beat lint fmt bench clean
 
-$(VENV): requirements.txt requirements-dev.txt
+# Two stamps: running the product needs only requirements.txt; the test, lint and bench targets
+# add the development requirements (pytest, playwright, moto, ruff) on top.
+$(VENV)/.runtime: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed (apt-get install python3 python3-venv)"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
-	@touch $(VENV)
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
 
-run: $(VENV)
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+$(VENV): $(VENV)/.runtime
+
+run: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py serve --host $(HOST) --port $(PORT)
 
-worker: $(VENV)
+worker: $(VENV)/.runtime
 	$(VENV)/bin/celery -A dockercloud worker --loglevel INFO
 
-beat: $(VENV)
+beat: $(VENV)/.runtime
 	$(VENV)/bin/celery -A dockercloud beat --loglevel INFO
 
-test: $(VENV)
+test: $(VENV)/.dev
 	PYTEST_ARGS="$(PYTEST_ARGS)" bash scripts/test.sh
 
-lint: $(VENV)
+lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) scripts/lint_tenancy.py
 
-fmt: $(VENV)
+fmt: $(VENV)/.dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: $(VENV)
+bench: $(VENV)/.dev
 	@ls bench/*.py >/dev/null 2>&1 && for b in bench/*.py; do $(PY) $$b; done || echo "no benchmarks yet"
 
 clean:

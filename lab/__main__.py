@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 
-from . import hosts
+from . import hosts, prereq
 from .net import LabError
 
 
@@ -92,6 +92,13 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    # Check the machine first: a missing tool is a line naming its package, not a traceback.
+    if args.cmd != "gateway":
+        found = prereq.problems(sshd=getattr(args, "sshd", False))
+        if found:
+            for line in found:
+                print(f"lab: {line}", file=sys.stderr)
+            return 1
     try:
         return args.func(args)
     except LabError as exc:

@@ -51,14 +51,23 @@ def _rule_present(chain: str) -> bool:
 
 
 def ensure_bridge() -> None:
-    """Create the bridge and the forwarding rules once; remember what we added."""
-    net = state.read_json(state.NET_FILE) or {"bridge": False, "rules": []}
+    """Create the bridge and the forwarding rules once; remember what we added.
+
+    A bridge named ``BRIDGE`` that no record claims is a leftover of ours (a run killed
+    between creating it and recording it): adopt it, configure it fully and remove it with
+    the last host, so it never lingers half-made.
+    """
+    recorded = state.read_json(state.NET_FILE)
+    net = recorded or {"bridge": False, "rules": []}
     if not link_exists(BRIDGE):
         sh("ip", "link", "add", BRIDGE, "type", "bridge")
-        sh("ip", "link", "set", BRIDGE, "address", BRIDGE_MAC)
-        sh("ip", "addr", "add", f"{GATEWAY}/{SUBNET.prefixlen}", "dev", BRIDGE)
-        sh("ip", "link", "set", BRIDGE, "up")
         net["bridge"] = True
+    elif recorded is None:
+        net["bridge"] = True
+    if net["bridge"]:
+        # Record before configuring: a crash from here on leaves a bridge we know to remove.
+        state.write_json(state.NET_FILE, net)
+        _configure_bridge()
     # Bridged traffic goes through FORWARD when br_netfilter is loaded, and a dockerd on the
     # machine sets FORWARD's policy to DROP and sends traffic through DOCKER-USER first.
     for chain in ("FORWARD", "DOCKER-USER"):
@@ -66,6 +75,15 @@ def ensure_bridge() -> None:
             sh("iptables", "-w", "-I", chain, *RULE)
             net["rules"] = sorted(set(net["rules"]) | {chain})
     state.write_json(state.NET_FILE, net)
+
+
+def _configure_bridge() -> None:
+    """Idempotent: fixed MAC, the gateway address, up."""
+    sh("ip", "link", "set", BRIDGE, "address", BRIDGE_MAC)
+    cidr = f"{GATEWAY}/{SUBNET.prefixlen}"
+    if cidr not in sh("ip", "-o", "-4", "addr", "show", "dev", BRIDGE).stdout:
+        sh("ip", "addr", "add", cidr, "dev", BRIDGE)
+    sh("ip", "link", "set", BRIDGE, "up")
 
 
 def remove_bridge(*, force: bool = False) -> None:

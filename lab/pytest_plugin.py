@@ -12,26 +12,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from . import hosts, image, net, state
+from .prereq import lab_available
 
-REQUIRED_TOOLS = ("ip", "nsenter", "unshare", "dockerd", "iptables")
+__all__ = ["lab_available"]
 LOCK_TIMEOUT = 300.0
-
-
-def lab_available() -> tuple[bool, str]:
-    """``(True, "")`` when this machine can run lab hosts, else ``(False, reason)``."""
-    if os.geteuid() != 0:
-        return False, "lab tests need root (network namespaces, mounts, iptables)"
-    search = os.pathsep.join([os.environ.get("PATH", ""), hosts.BASE_ENV["PATH"]])
-    missing = [tool for tool in REQUIRED_TOOLS if not shutil.which(tool, path=search)]
-    if missing:
-        return False, f"lab tests need {', '.join(missing)} (apt-get install docker.io ...)"
-    return True, ""
 
 
 def require_lab() -> None:

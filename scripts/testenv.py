@@ -4,6 +4,9 @@
     python scripts/testenv.py up         start both; print `export` lines for the shell
     python scripts/testenv.py down       stop what `up` started (by pid), remove its data
 
+`up` waits for each service (its pid file, then a real query) up to a deadline and exits with
+status 1 and one clear line when one does not come up: the suite never runs without them.
+
 Stdlib only: it runs before the virtualenv's packages matter.
 """
 
@@ -41,8 +44,49 @@ PACKAGES = {
 }
 
 
+START_TIMEOUT = 60.0  # seconds each service has to answer after it was started
+
+
+class EnvError(RuntimeError):
+    """A service did not come up: the message says which and where its log is."""
+
+
 def log(message: str) -> None:
     print(f"testenv: {message}", file=sys.stderr, flush=True)
+
+
+def wait_until(what: str, probe, deadline: float, log_file: Path | None = None):
+    """Call ``probe`` until it returns a truthy value, or raise :class:`EnvError` naming
+    ``what`` (and the service's log) once ``deadline`` (monotonic) has passed."""
+    last = None
+    while True:
+        try:
+            result = probe()
+            if result:
+                return result
+        except OSError as exc:
+            last = exc
+        if time.monotonic() >= deadline:
+            hint = f"; see {log_file}" if log_file else ""
+            detail = f" ({last})" if last else ""
+            raise EnvError(f"gave up after {START_TIMEOUT:.0f} s waiting for {what}{detail}{hint}")
+        time.sleep(0.05)
+
+
+def read_pid(pidfile: Path) -> int | None:
+    """The pid a daemon wrote, once the file holds a whole number and that process lives."""
+    try:
+        text = pidfile.read_text().split()
+    except FileNotFoundError:
+        return None
+    if not text or not text[0].isdigit():
+        return None  # written but not yet flushed
+    pid = int(text[0])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    return pid
 
 
 def packages() -> None:
@@ -51,6 +95,8 @@ def packages() -> None:
         return
     if not IS_ROOT or not shutil.which("apt-get"):
         log(f"missing {' '.join(missing)} (not root or no apt-get): tests needing them will skip")
+        if os.environ.get("DC_CI") == "1":
+            raise EnvError(f"CI needs {' '.join(missing)}: run as root on Debian, or install them")
         return
     log(f"installing {' '.join(missing)} with apt-get")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
@@ -131,18 +177,30 @@ def start_postgres() -> dict:
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    pid = int((data / "postmaster.pid").read_text().split()[0])
+    deadline = time.monotonic() + START_TIMEOUT
+    logfile = parent / "log"
+    pid = wait_until(
+        "PostgreSQL's pid file", lambda: read_pid(data / "postmaster.pid"), deadline, logfile
+    )
+    wait_until("PostgreSQL to answer SELECT 1", lambda: pg_ping(sock, port), deadline, logfile)
     return {"pg_dir": str(parent), "pg_pid": pid, "pg_port": port}
 
 
-def wait_for_port(port: int, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"testenv: nothing listens on 127.0.0.1:{port}")
+def pg_ping(sock: Path, port: int) -> bool:
+    """A real query over TCP, as the suite connects (not only the socket being there)."""
+    proc = subprocess.run(
+        [pg_bin("psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "dc", "-d", "postgres",
+         "-XAtc", "SELECT 1"],
+        capture_output=True, text=True, timeout=10,
+    )  # fmt: skip
+    return proc.returncode == 0 and proc.stdout.strip() == "1"
+
+
+def redis_ping(port: int) -> bool:
+    """PING answered with +PONG: the server is loaded and serving, not merely listening."""
+    with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+        sock.sendall(b"PING\r\n")
+        return sock.recv(64).startswith(b"+PONG")
 
 
 def start_redis() -> dict:
@@ -159,18 +217,30 @@ def start_redis() -> dict:
         ],
         check=True,
     )  # fmt: skip
-    wait_for_port(port, time.monotonic() + 10)
-    return {"redis_pid": int(pidfile.read_text()), "redis_port": port, "redis_dir": str(rdir)}
+    # --daemonize returns before the child writes its pid file: wait for both the file and a
+    # real PING, never read the file at once.
+    deadline = time.monotonic() + START_TIMEOUT
+    logfile = rdir / "log"
+    pid = wait_until("Redis's pid file", lambda: read_pid(pidfile), deadline, logfile)
+    wait_until("Redis to answer PING", lambda: redis_ping(port), deadline, logfile)
+    return {"redis_pid": pid, "redis_port": port, "redis_dir": str(rdir)}
 
 
 def up() -> None:
     if STATE.exists():
         down()
     STATE_DIR.mkdir(exist_ok=True)
-    state = start_postgres()
-    STATE.write_text(json.dumps(state))
-    state.update(start_redis())
-    STATE.write_text(json.dumps(state))
+    state: dict = {}
+    try:
+        state.update(start_postgres())
+        STATE.write_text(json.dumps(state))
+        state.update(start_redis())
+        STATE.write_text(json.dumps(state))
+    except BaseException:
+        # Stop what did start (the caller's trap may never learn of it) before failing.
+        STATE.write_text(json.dumps(state))
+        down()
+        raise
     print(f"export DATABASE_URL=postgres://dc@127.0.0.1:{state['pg_port']}/postgres")
     print(f"export REDIS_URL=redis://127.0.0.1:{state['redis_port']}/0")
     log(f"PostgreSQL on :{state['pg_port']}, Redis on :{state['redis_port']}")
@@ -205,5 +275,18 @@ def down() -> None:
     log("stopped PostgreSQL and Redis")
 
 
+def main(argv: list[str]) -> int:
+    verbs = {"packages": packages, "up": up, "down": down}
+    if len(argv) != 2 or argv[1] not in verbs:
+        print(__doc__, file=sys.stderr)
+        return 2
+    try:
+        verbs[argv[1]]()
+    except (EnvError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        log(f"{argv[1]} failed: {exc}")
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    {"packages": packages, "up": up, "down": down}[sys.argv[1]]()
+    sys.exit(main(sys.argv))

@@ -61,7 +61,7 @@ class LocalDriver(ProviderDriver):
     def availability(cls) -> tuple[bool, str]:
         if settings.PRODUCTION:
             return False, "The local lab provider is for development: not available in production."
-        from lab.pytest_plugin import lab_available
+        from lab.prereq import lab_available
 
         ok, reason = lab_available()
         if not ok:

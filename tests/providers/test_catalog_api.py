@@ -15,9 +15,7 @@ INFRA = "/api/infra/v1/"
 @pytest.fixture
 def lab_off(monkeypatch):
     """This machine cannot run the lab (as on a developer laptop)."""
-    monkeypatch.setattr(
-        "lab.pytest_plugin.lab_available", lambda: (False, "lab tests need root (…)")
-    )
+    monkeypatch.setattr("lab.prereq.lab_available", lambda: (False, "lab tests need root (…)"))
 
 
 def test_catalog_fills_itself_and_uses_the_envelope(owner):
@@ -83,7 +81,7 @@ def test_local_is_unavailable_with_a_clear_reason_when_the_lab_is_missing(owner,
 
 
 def test_local_needs_no_credential(owner, monkeypatch):
-    monkeypatch.setattr("lab.pytest_plugin.lab_available", lambda: (True, ""))
+    monkeypatch.setattr("lab.prereq.lab_available", lambda: (True, ""))
     services.catalog_refresh()
     assert owner.client().get(f"{INFRA}provider/local/").json()["available"] is True
 

@@ -86,7 +86,7 @@ def test_a_host_whose_creator_died_before_booting_it_is_booted_by_the_next_creat
 
 
 def test_unavailable_lab_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr("lab.pytest_plugin.lab_available", lambda: (False, "lab tests need root"))
+    monkeypatch.setattr("lab.prereq.lab_available", lambda: (False, "lab tests need root"))
     driver = get_driver("local")
     with pytest.raises(DriverError) as info:
         driver.create_host(
@@ -105,7 +105,7 @@ def test_never_in_production(settings):
 
 
 def test_wrong_placement_and_cloud_config_are_refused(monkeypatch):
-    monkeypatch.setattr("lab.pytest_plugin.lab_available", lambda: (True, ""))
+    monkeypatch.setattr("lab.prereq.lab_available", lambda: (True, ""))
     driver = get_driver("local")
     node = str(uuid.uuid4())
     with pytest.raises(DriverError, match="region 'local'"):

@@ -1,0 +1,56 @@
+"""CI's own rules: under DC_CI=1 a skip fails the run unless its reason is allow-listed."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+
+SUITE = """
+import pytest
+
+def test_passes():
+    pass
+
+def test_needs_a_lab():
+    pytest.skip("the lab is missing its dockerd")
+"""
+
+
+def run_suite(tmp_path: Path, *, ci: bool, allowlist: str = "") -> subprocess.CompletedProcess:
+    (tmp_path / "test_sample.py").write_text(SUITE)
+    (tmp_path / "allow.txt").write_text(allowlist)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DC_CI", "PYTEST_"))}
+    env.update(PYTHONPATH=str(SCRIPTS), DC_SKIP_ALLOWLIST=str(tmp_path / "allow.txt"))
+    if ci:
+        env["DC_CI"] = "1"
+    argv = [sys.executable, "-m", "pytest", "-p", "pytest_noskip", "-p", "no:cacheprovider"]
+    return subprocess.run(
+        [*argv, "-p", "no:django", "-q", "--rootdir", str(tmp_path), str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.smoke
+def test_under_ci_a_skipped_test_fails_the_run_and_is_named(tmp_path):
+    proc = run_suite(tmp_path, ci=True)
+    assert proc.returncode == 1, proc.stdout
+    assert "test_needs_a_lab: the lab is missing its dockerd" in proc.stdout
+
+
+def test_under_ci_an_allow_listed_reason_passes(tmp_path):
+    proc = run_suite(tmp_path, ci=True, allowlist="# why: ...\nmissing its dockerd\n")
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_outside_ci_a_skip_is_only_reported(tmp_path):
+    proc = run_suite(tmp_path, ci=False)
+    assert proc.returncode == 0, proc.stdout
+    assert "1 passed, 1 skipped" in proc.stdout
