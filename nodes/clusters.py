@@ -220,7 +220,9 @@ def cluster_log(cluster: NodeCluster, line: str) -> None:
 def _open_actions(cluster: NodeCluster) -> list[int]:
     return list(
         Action.objects.filter(
-            object_uuid=cluster.uuid, state__in=[ActionState.IN_PROGRESS, ActionState.CANCELING]
+            organization_id=cluster.organization_id,
+            object_uuid=cluster.uuid,
+            state__in=[ActionState.IN_PROGRESS, ActionState.CANCELING],
         ).values_list("pk", flat=True)
     )
 

@@ -123,6 +123,21 @@ def node_terminate(*, actor: Actor, node: Node, action: Action) -> None:
     transaction.on_commit(lambda: terminate_node.delay(node.pk, action.pk))
 
 
+# The access policy's verb for each action a user can start, on the action's object.
+ACTION_VERBS = {
+    "Node Update": "change",
+    "Node Terminate": "terminate",
+    "Node Upgrade Docker": "upgrade",
+    "Node Upgrade Agent": "agent_upgrade",
+    "Node Health Check": "health_check",
+    "Node Cluster Create": "use",
+    "Node Cluster Deploy": "deploy",
+    "Node Cluster Scale": "change",
+    "Node Cluster Update": "change",
+    "Node Cluster Upgrade Docker": "upgrade",
+    "Node Cluster Terminate": "terminate",
+}
+
 RETRIABLE = {
     "Node Upgrade Docker": node_docker_upgrade,
     "Node Upgrade Agent": node_agent_upgrade,

@@ -90,6 +90,11 @@ class NodeCluster(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def grant_credential_uuid(self):
+        """The credential a grant must cover to admit a verb on this cluster."""
+        return self.credential_uuid
+
 
 class Node(models.Model):
     """A Docker host managed through its agent.
@@ -144,6 +149,12 @@ class Node(models.Model):
 
     def __str__(self) -> str:
         return self.nickname or self.hostname or str(self.uuid)
+
+    @property
+    def grant_credential_uuid(self):
+        """The credential a grant must cover to admit a verb on this node: its cluster's
+        (a BYO node has none, so no grant reaches it)."""
+        return self.node_cluster.credential_uuid if self.node_cluster_id else None
 
     @property
     def external_fqdn(self) -> str:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from accounts.permissions import Access
+from accounts.permissions import Access, can
 
 from .models import NodeCluster
 
@@ -67,7 +67,7 @@ def credential_for_cluster(*, access: Access, provider: str, credential_uuid=Non
     from providers.drivers import get_driver_class
 
     if not get_driver_class(provider).fields:
-        if not access.can("use"):  # a credential grant is no licence for other providers
+        if not can(access, "use"):  # a credential grant is no licence for other providers
             raise PermissionDenied
         return None
     if credential_uuid:
@@ -80,7 +80,7 @@ def credential_for_cluster(*, access: Access, provider: str, credential_uuid=Non
         raise ValidationError(
             {"credential": [f"This organization has {problem} for {provider}: name one by uuid."]}
         )
-    if not provider_selectors.credential_usable(access=access, credential=found[0]):
+    if not can(access, "use", found[0]):
         raise PermissionDenied
     return found[0]
 

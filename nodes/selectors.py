@@ -44,8 +44,17 @@ def actions_for_user(*, user: User, api_key: ApiKey | None = None) -> QuerySet[A
     return Action.objects.filter(organization__in=orgs).order_by("-created", "-id")
 
 
-def object_uuids(object_uri: str, include_related: bool) -> list:
-    """The uuid in a resource URI, plus related objects' (a node's cluster, a cluster's nodes)."""
+def uuid_or_none(value) -> uuid_module.UUID | None:
+    """A UUID from user input, or None if it is not one."""
+    try:
+        return uuid_module.UUID(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def object_uuids(object_uri: str, include_related: bool, *, organizations) -> list:
+    """The uuid in a resource URI, plus related objects' (a node's cluster, a cluster's nodes),
+    looked up in `organizations` (the caller's) only."""
     tail = object_uri.rstrip("/").rsplit("/", 1)[-1]
     try:
         uuid_value = uuid_module.UUID(tail)
@@ -53,11 +62,22 @@ def object_uuids(object_uri: str, include_related: bool) -> list:
         return []
     if not include_related:
         return [uuid_value]
+    nodes = Node.objects.filter(organization__in=organizations)
     if "/nodecluster/" in object_uri:
-        nodes = Node.objects.filter(node_cluster__uuid=uuid_value).values_list("uuid", flat=True)
-        return [uuid_value, *nodes]
-    cluster = Node.objects.filter(uuid=uuid_value).values_list("node_cluster__uuid", flat=True)
+        related = nodes.filter(node_cluster__uuid=uuid_value).values_list("uuid", flat=True)
+        return [uuid_value, *related]
+    cluster = nodes.filter(uuid=uuid_value).values_list("node_cluster__uuid", flat=True)
     return [uuid_value, *[c for c in cluster if c]]
+
+
+def action_object(*, action: Action) -> Node | NodeCluster | None:
+    """The node or node cluster an action is about, in the action's organization."""
+    if action.object_uuid is None:
+        return None
+    model = NodeCluster if "/nodecluster/" in (action.object_uri or "") else Node
+    return model.objects.filter(
+        organization_id=action.organization_id, uuid=action.object_uuid
+    ).first()
 
 
 def clusters_list(*, organization: Organization) -> QuerySet[NodeCluster]:

@@ -17,6 +17,7 @@ from django.shortcuts import redirect
 from accounts import selectors as account_selectors
 from accounts.audit import Actor
 from accounts.forms import apply_errors, error_text
+from accounts.permissions import can, can_by_grant
 from accounts.views.base import no_store, org_view, render_org
 from agentapi import selectors as ssh_selectors
 from agentapi import services as ssh_services
@@ -28,9 +29,10 @@ from . import actions, clusters, docker_client, lifecycle, selectors, services
 from .api import node_uri
 from .api.base import INFRA
 from .api.clusters import cluster_uri
-from .models import FINAL_ACTION_STATES, ClusterState, NodeCluster, NodeState
+from .models import FINAL_ACTION_STATES, ClusterState, NodeState
 
 RECENT_INSTALLS = 10
+NODE_PAGE_VERBS = ("change", "upgrade", "agent_upgrade", "health_check", "terminate")
 REFRESH_SECONDS = 2
 
 
@@ -136,6 +138,7 @@ def node_detail(request, access, uuid):
         "ending": node.state in (NodeState.TERMINATING, NodeState.TERMINATED),
         "actions": ssh_selectors.actions_for_object(organization=org, object_uuid=node.uuid),
         "installs": ssh_selectors.ssh_installs_for_node(organization=org, node_id=node.pk),
+        "may": {verb: can(access, verb, node) for verb in NODE_PAGE_VERBS},
     }
     return render_org(request, "nodes/detail.html", access, context)
 
@@ -161,7 +164,7 @@ REACHABLE = (NodeState.DEPLOYED, NodeState.UPGRADING)
 
 def _readable_node(request, ns: str, uuid) -> tuple:
     access = account_selectors.organization_access(request=request, name=ns)
-    if not access.can("view"):
+    if not can(access, "view"):
         raise PermissionDenied
     node = selectors.node_get(organization=access.organization, uuid=uuid)
     if node.state in REACHABLE:
@@ -233,28 +236,30 @@ NODE_VERBS = {
     "docker-upgrade": (
         "Node Upgrade Docker",
         lifecycle.node_docker_upgrade,
-        "change",
+        "upgrade",
         "Upgrading Docker on {node}.",
     ),
     "agent-upgrade": (
         "Node Upgrade Agent",
         lifecycle.node_agent_upgrade,
-        "change",
+        "agent_upgrade",
         "Installing this control plane's agent on {node}.",
     ),
     "health-check": (
         "Node Health Check",
         lifecycle.node_health_check,
-        "change",
+        "health_check",
         "Checking that the Docker daemon of {node} answers.",
     ),
 }
 
 
 def _node_verb_view(name: str, run, permission: str, message: str):
-    @org_view(read=None, write=permission)
+    @org_view(read=None, write="view")  # checked below, on the node (a grant may admit it)
     def view(request, access, uuid):
         node = selectors.node_get(organization=access.organization, uuid=uuid)
+        if not can(access, permission, node):
+            raise PermissionDenied
         if run is lifecycle.node_terminate and node.state in ENDING:
             messages.info(request, f"{node} is {node.state.lower()} already.")
             return redirect("nodes:node", ns=access.organization.name, uuid=node.uuid)
@@ -329,9 +334,9 @@ class ClusterForm(forms.Form):
         credentials = [
             c
             for c in provider_selectors.credentials_list(organization=org)
-            if provider_selectors.credential_usable(access=access, credential=c)
+            if can(access, "use", c)
         ]
-        if access.can("use"):
+        if can(access, "use"):
             usable = provider_selectors.providers_usable(organization=org)
         else:  # granted credentials only: their providers, not the credential-less ones
             usable = {c.provider for c in credentials}
@@ -352,16 +357,23 @@ class ClusterForm(forms.Form):
         ] + [(str(c.uuid), f"{c.name} ({c.provider})") for c in credentials]
 
 
+def _may_use_named_credential(access, post) -> bool:
+    """A credential of the organization named in the form that the caller may not use is a
+    403, as through the API (the form would only call it "not a valid choice")."""
+    named = selectors.uuid_or_none(post.get("credential"))
+    credential = (
+        provider_selectors.credentials_list(organization=access.organization)
+        .filter(uuid=named)
+        .first()
+        if named
+        else None
+    )
+    return credential is None or can(access, "use", credential)
+
+
 def _may_deploy(access) -> bool:
     """Create clusters: `use` on the organization, or a grant of some credential."""
-    return access.can("use") or provider_selectors.has_credential_grants(access=access)
-
-
-def _may(access, verb: str, cluster: NodeCluster) -> bool:
-    """The verb on the organization, or a grant of the credential the cluster deploys with."""
-    return access.can(verb) or provider_selectors.credential_uuid_usable(
-        access=access, uuid=cluster.credential_uuid
-    )
+    return can(access, "use") or can_by_grant(access, "use", "credential")
 
 
 def _clusters_page(request, access, form: ClusterForm | None):
@@ -379,7 +391,7 @@ def _clusters_page(request, access, form: ClusterForm | None):
 def clusters_list(request, access):
     if request.method != "POST":
         return _clusters_page(request, access, None)
-    if not _may_deploy(access):
+    if not _may_deploy(access) or not _may_use_named_credential(access, request.POST):
         raise PermissionDenied
     form = ClusterForm(request.POST, access=access)
     if form.is_valid():
@@ -421,7 +433,7 @@ def cluster_detail(request, access, uuid):
         "actions": ssh_selectors.actions_for_object(
             organization=access.organization, object_uuid=cluster.uuid
         ),
-        "may": {verb: _may(access, verb, cluster) for verb in ("change", "terminate")},
+        "may": {verb: can(access, verb, cluster) for verb in CLUSTER_PAGE_VERBS},
         "ending": cluster.state in (ClusterState.TERMINATING, ClusterState.TERMINATED),
     }
     return render_org(request, "nodes/cluster.html", access, context)
@@ -432,11 +444,12 @@ def _tags(value) -> list[dict]:
     return lifecycle.clean_tags([n.strip() for n in (value or "").split(",") if n.strip()])
 
 
+CLUSTER_PAGE_VERBS = ("change", "deploy", "upgrade", "terminate")
 # Portal verbs on a cluster: URL segment -> (Action name, permission verb, run, message).
 # `run(actor, cluster, action, post)` does the verb; a ValidationError refuses it.
 CLUSTER_VERBS = {
     "deploy": (
-        "Node Cluster Deploy", "change",
+        "Node Cluster Deploy", "deploy",
         lambda post, **kw: clusters.cluster_deploy(**kw),
         "Deploying {cluster}.",
     ),
@@ -453,7 +466,7 @@ CLUSTER_VERBS = {
         "Tags of {cluster} saved; its nodes carry them too.",
     ),
     "docker-upgrade": (
-        "Node Cluster Upgrade Docker", "change",
+        "Node Cluster Upgrade Docker", "upgrade",
         lambda post, **kw: clusters.cluster_docker_upgrade(**kw),
         "Upgrading Docker on the nodes of {cluster}.",
     ),
@@ -472,7 +485,7 @@ def cluster_verb(request, access, uuid, verb):
         raise Http404
     name, permission, run, message = CLUSTER_VERBS[verb]
     cluster = selectors.cluster_get(organization=access.organization, uuid=uuid)
-    if not _may(access, permission, cluster):
+    if not can(access, permission, cluster):
         raise PermissionDenied
     actor = Actor.from_request(request)
     try:

@@ -9,6 +9,7 @@ from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.response import Response
 
 from accounts.api.base import OrgScopedViewSet
+from accounts.permissions import can
 from core.api import StrictFieldsMixin
 from core.dockercloud import namespace_access
 
@@ -117,7 +118,7 @@ class CredentialViewSet(OrgScopedViewSet):
     def _use_teams(self, data: dict):
         """Pop `use_teams` from the body; granting is the organization admins' to do."""
         teams = data.pop("use_teams", None)
-        if teams is not None and not self.access.can("manage"):
+        if teams is not None and not can(self.access, "manage"):
             self.permission_denied(
                 self.request, message="Only organization admins choose who may use a credential."
             )

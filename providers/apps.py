@@ -7,6 +7,12 @@ class ProvidersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from accounts import permissions
+
+        from . import selectors
+
+        # The access policy learns which credentials a caller's teams were granted from here.
+        permissions.register_grant_source(selectors.granted_credentials)
         if settings.PRODUCTION:
             from core import crypto
 

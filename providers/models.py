@@ -77,6 +77,12 @@ class Credential(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def grant_credential_uuid(self):
+        """The credential a grant must cover to admit a verb on this object (the access
+        policy's question): itself."""
+        return self.uuid
+
     def secrets(self) -> dict[str, str]:
         """The decrypted secret fields (only drivers and services call this)."""
         from .crypto import org_decrypt_json

@@ -6,7 +6,7 @@ from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
 from accounts.models import Organization
-from accounts.permissions import Access
+from accounts.permissions import Access, can
 
 from .models import (
     AvailabilityZone,
@@ -43,37 +43,21 @@ def credential_for_use(*, access: Access, uuid) -> Credential:
     `services.credential_use`, never the values.
     """
     credential = credential_get(organization=access.organization, uuid=uuid)
-    if not credential_usable(access=access, credential=credential):
+    if not can(access, "use", credential):
         raise PermissionDenied
     return credential
 
 
-def _granted(access: Access) -> QuerySet[CredentialGrant]:
-    return CredentialGrant.objects.filter(
-        credential__organization=access.organization,
-        team__organization=access.organization,
-        team__members=access.membership.user_id,
+def granted_credentials(access: Access) -> frozenset:
+    """Uuids of the organization's credentials granted to the caller's teams (the access
+    policy's grant source: only `accounts.permissions.can` decides what a grant allows)."""
+    return frozenset(
+        CredentialGrant.objects.filter(
+            credential__organization=access.organization,
+            team__organization=access.organization,
+            team__members=access.membership.user_id,
+        ).values_list("credential__uuid", flat=True)
     )
-
-
-def credential_usable(*, access: Access, credential: Credential) -> bool:
-    """`use` on the whole organization (level `write`), or a grant to one of the caller's
-    teams for this credential."""
-    if credential.organization_id != access.organization.pk:
-        return False
-    return access.can("use") or _granted(access).filter(credential=credential).exists()
-
-
-def credential_uuid_usable(*, access: Access, uuid) -> bool:
-    """As `credential_usable`, by uuid (node clusters keep the uuid); False for no credential."""
-    if uuid is None:
-        return False
-    credential = credentials_list(organization=access.organization).filter(uuid=uuid).first()
-    return credential is not None and credential_usable(access=access, credential=credential)
-
-
-def has_credential_grants(*, access: Access) -> bool:
-    return _granted(access).exists()
 
 
 def credential_by_id(*, credential_id: int) -> Credential | None:

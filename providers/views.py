@@ -8,6 +8,7 @@ from django.shortcuts import redirect
 
 from accounts.audit import Actor
 from accounts.forms import apply_errors
+from accounts.permissions import can
 from accounts.selectors import organizations_for_user, teams_list
 from accounts.views.base import org_view, render_org
 
@@ -98,7 +99,7 @@ def credential_detail(request, access, uuid):
     credential = selectors.credential_get(organization=org, uuid=uuid)
     driver = get_driver_class(credential.provider)
     form = None
-    if access.can("change"):
+    if can(access, "change"):
         form = CredentialForm(request.POST or None, driver=driver, credential=credential)
     if request.method == "POST" and form.is_valid():
         try:
@@ -120,9 +121,9 @@ def credential_detail(request, access, uuid):
         "form": form,
         "use_teams": [grant.team.name for grant in credential.grants.all()],
     }
-    if access.can("manage"):
+    if can(access, "manage"):
         context["teams"] = teams_list(organization=org)
-    if driver.needs_external_id and access.can("change"):
+    if driver.needs_external_id and can(access, "change"):
         context["aws"] = _aws_setup(org, create=False)
     return render_org(request, "providers/credential_detail.html", access, context)
 

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from .. import selectors, services
 from ..audit import Actor
 from ..models import Role
-from ..permissions import request_api_key
+from ..permissions import UserKeyPermission, can, request_api_key
 from .base import OrgScopedViewSet
 from .serializers import (
     ApiKeySerializer,
@@ -60,7 +60,7 @@ class OrganizationViewSet(viewsets.GenericViewSet):
 
     def partial_update(self, request, name=None):
         access = selectors.organization_access(request=request, name=name)
-        if not access.can("manage"):
+        if not can(access, "manage"):
             self.permission_denied(request)
         serializer = OrganizationUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -79,9 +79,10 @@ class MemberViewSet(OrgScopedViewSet):
     verb_map = {"create": "manage", "partial_update": "manage", "destroy": "manage"}
 
     def check_permissions(self, request):
-        # Leaving (deleting one's own membership) needs no admin permission.
+        # Leaving (deleting one's own membership) is an act on the user's account, not admin
+        # work: any member may, but not through a read-only or organization-restricted key.
         if self.action == "destroy" and self.kwargs.get("username") == request.user.username:
-            self.verb_map = {"destroy": "view"}
+            self.verb_map = {"destroy": "leave"}
         super().check_permissions(request)
 
     def list(self, request, ns=None):
@@ -211,7 +212,9 @@ class InvitationViewSet(OrgScopedViewSet):
 class InvitationAcceptView(viewsets.GenericViewSet):
     """POST /api/v1/invitations/accept/ {"token"}: join as the calling user."""
 
-    permission_classes = [permissions.IsAuthenticated]
+    # Joining an organization acts on the user's account: not through a read-only key, nor
+    # through a key restricted to one organization.
+    permission_classes = [permissions.IsAuthenticated, UserKeyPermission]
     serializer_class = InvitationAcceptSerializer
 
     def create(self, request):

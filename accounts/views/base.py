@@ -13,7 +13,7 @@ from django.http import HttpResponseNotAllowed
 from django.shortcuts import render
 
 from .. import selectors
-from ..permissions import VERB_LEVEL, Access
+from ..permissions import VERB_LEVEL, Access, can
 
 
 def org_view(*, read: str | None = "view", write: str | None = None):
@@ -31,7 +31,7 @@ def org_view(*, read: str | None = "view", write: str | None = None):
             verb = verbs.get(request.method)
             if verb is None:
                 return HttpResponseNotAllowed([m for m, v in verbs.items() if v])
-            if not access.can(verb):
+            if not can(access, verb):
                 raise PermissionDenied
             return func(request, access, **kwargs)
 
@@ -45,7 +45,7 @@ def render_org(request, template: str, access: Access, context: dict | None = No
     base = {
         "access": access,
         "org": access.organization,
-        "can": {verb: access.can(verb) for verb in VERB_LEVEL},
+        "can": {verb: can(access, verb) for verb in VERB_LEVEL},
     }
     return render(request, template, base | (context or {}), **kwargs)
 

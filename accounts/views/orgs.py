@@ -17,6 +17,7 @@ from ..forms import (
     apply_errors,
     error_text,
 )
+from ..permissions import can
 from .base import org_view, render_org
 
 
@@ -114,7 +115,7 @@ def member_role(request, access, username: str):
 def member_remove(request, access, username: str):
     """Admins remove anyone; any member may remove themselves (leave)."""
     leaving = username == request.user.username
-    if not leaving and not access.can("manage"):
+    if not can(access, "leave" if leaving else "manage"):
         raise PermissionDenied
     membership = selectors.member_get(organization=access.organization, username=username)
     try:

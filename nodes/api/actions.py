@@ -6,12 +6,13 @@ from rest_framework.decorators import action as verb
 from rest_framework.response import Response
 
 from accounts.audit import Actor
-from accounts.permissions import access_for, request_api_key
+from accounts.permissions import access_for, can, request_api_key
+from accounts.selectors import organizations_for_user
 from core.dockercloud import rfc1123
 
 from .. import selectors
 from ..actions import action_cancel
-from ..lifecycle import action_retry
+from ..lifecycle import ACTION_VERBS, action_retry
 from ..models import Action
 from .base import action_uri
 
@@ -84,33 +85,38 @@ class ActionViewSet(viewsets.GenericViewSet):
         )
         if params.get("object"):
             related = params.get("include_related") == "true"
-            qs = qs.filter(object_uuid__in=selectors.object_uuids(params["object"], related))
+            orgs = organizations_for_user(user=request.user, api_key=request_api_key(request))
+            uuids = selectors.object_uuids(params["object"], related, organizations=orgs)
+            qs = qs.filter(object_uuid__in=uuids)
         page = self.paginate_queryset(qs)
         return self.get_paginated_response([action_body(a) for a in page])
 
     def retrieve(self, request, uuid=None):
         return Response(action_body(self._action(uuid)))
 
-    def _check_write(self, act: Action) -> None:
+    def _check(self, act: Action, verb: str) -> None:
+        """The policy's answer for `verb` on the action's node or cluster (the organization
+        when it is about neither)."""
         access = access_for(
             user=self.request.user,
             organization=act.organization,
             api_key=request_api_key(self.request),
         )
-        if not access.can("change"):
+        if not can(access, verb, selectors.action_object(action=act)):
             self.permission_denied(self.request)
 
     @verb(detail=True, methods=["post"])
     def cancel(self, request, uuid=None):
         act = self._action(uuid)
-        self._check_write(act)
+        # Whoever may start an action may cancel it, and retrying runs its verb again.
+        self._check(act, ACTION_VERBS.get(act.action, "change"))
         act = action_cancel(action_id=act.pk)
         return Response(action_body(act), status=status.HTTP_202_ACCEPTED)
 
     @verb(detail=True, methods=["post"])
     def retry(self, request, uuid=None):
         act = self._action(uuid)
-        self._check_write(act)
+        self._check(act, ACTION_VERBS.get(act.action, "change"))
         new = action_retry(actor=Actor.from_request(request), action=act)
         return Response(
             action_body(new),

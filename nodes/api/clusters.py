@@ -2,7 +2,7 @@
 
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -12,7 +12,7 @@ from core.dockercloud import rfc1123
 
 from .. import clusters, selectors
 from ..models import NodeCluster, NodeState
-from .base import INFRA, GrantPermission, InfraViewSet, with_action
+from .base import INFRA, InfraViewSet, with_action
 
 
 def cluster_uri(cluster: NodeCluster) -> str:
@@ -68,14 +68,17 @@ class NodeClusterViewSet(InfraViewSet):
     serializer_class = ClusterSerializer
     lookup_field = "uuid"
     lookup_value_converter = "uuid"
-    verb_map = {"destroy": "terminate", "deploy": "change", "docker_upgrade": "change"}
-    permission_classes = [permissions.IsAuthenticated, GrantPermission]
-    # What a team granted `use` of a credential may do with clusters that deploy with it.
-    grantable = {"create", "partial_update", "destroy", "deploy", "docker_upgrade"}
+    verb_map = {
+        "create": "use",  # of the credential named (or implied): `cluster_create` asks
+        "destroy": "terminate",
+        "deploy": "deploy",
+        "docker_upgrade": "upgrade",
+    }
+    resource = "nodecluster"  # a credential grant may admit some verbs on some clusters
 
     def _cluster(self, uuid) -> NodeCluster:
         cluster = selectors.cluster_get(organization=self.organization, uuid=uuid)
-        self.check_grant(cluster.credential_uuid)
+        self.check_object_permissions(self.request, cluster)
         return cluster
 
     def _verb(self, name: str, verb, cluster: NodeCluster, **kwargs):

@@ -3,7 +3,7 @@
 import uuid
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -13,7 +13,7 @@ from core.dockercloud import rfc1123
 
 from .. import lifecycle, selectors, services
 from ..models import Node
-from .base import INFRA, GrantPermission, InfraViewSet, with_action
+from .base import INFRA, InfraViewSet, with_action
 
 
 def node_uri(node: Node) -> str:
@@ -95,19 +95,15 @@ class NodeViewSet(InfraViewSet):
     lookup_value_converter = "uuid"
     verb_map = {
         "destroy": "terminate",
-        "docker_upgrade": "change",
-        "agent_upgrade": "change",
-        "health_check": "change",  # it records an action and may flip the node's state
+        "docker_upgrade": "upgrade",
+        "agent_upgrade": "agent_upgrade",
+        "health_check": "health_check",
     }
-    permission_classes = [permissions.IsAuthenticated, GrantPermission]
-    # A team granted `use` of a credential may terminate and upgrade the nodes of clusters
-    # that deploy with it (as it may the clusters). BYO nodes have no credential.
-    grantable = {"destroy", "docker_upgrade"}
+    resource = "node"  # a credential grant may admit some verbs on some nodes
 
     def _node(self, uuid) -> Node:
         node = selectors.node_get(organization=self.organization, uuid=uuid)
-        if self.by_grant:  # only then is the cluster's credential needed (a query)
-            self.check_grant(node.node_cluster.credential_uuid if node.node_cluster_id else None)
+        self.check_object_permissions(self.request, node)
         return node
 
     def _verb(self, name: str, verb, node: Node, **kwargs):
