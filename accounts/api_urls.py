@@ -18,7 +18,6 @@ root = SimpleRouter(use_regex_path=False)
 root.register("orgs", OrganizationViewSet, basename="org")
 root.register("user/apikeys", ApiKeyViewSet, basename="apikey")
 root.register("user/sshkeys", SshKeyViewSet, basename="sshkey")
-root.register("user", MeViewSet, basename="user")
 root.register("invitations/accept", InvitationAcceptView, basename="invitation-accept")
 
 org = SimpleRouter(use_regex_path=False)
@@ -29,6 +28,8 @@ org.register("audit", AuditViewSet, basename="audit")
 org.register("service-accounts", ServiceAccountViewSet, basename="service-account")
 
 urlpatterns = [
+    # One object, not a list: a plain route to `retrieve`.
+    path("user/", MeViewSet.as_view({"get": "retrieve"}), name="user-detail"),
     path("orgs/<str:ns>/", include(org.urls)),
     path("", include(root.urls)),
 ]

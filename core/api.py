@@ -43,18 +43,44 @@ class LenientContentNegotiation(DefaultContentNegotiation):
             return renderers[0], renderers[0].media_type
 
 
+# Field class -> the JSON types it takes, checked before DRF's coercions (which would take
+# 0 for a string, "5" for a number, "yes" for a boolean): a value is what the schema says.
+JSON_TYPES = (
+    (serializers.BooleanField, (bool,), "true or false"),
+    (serializers.IntegerField, (int,), "a whole number"),
+    (serializers.FloatField, (int, float), "a number"),
+    (serializers.ChoiceField, (str,), "a string"),
+    (serializers.CharField, (str,), "a string"),
+)
+
+
+def _type_error(field, value) -> str | None:
+    if value is None and field.allow_null:
+        return None
+    for field_class, types, wanted in JSON_TYPES:
+        if isinstance(field, field_class):
+            ok = isinstance(value, types) and not (bool not in types and isinstance(value, bool))
+            return None if ok else f"Give {wanted}."
+    return None
+
+
 class StrictFieldsMixin:
-    """Reject unknown input fields and non-object bodies with a 400 naming them."""
+    """Input is a JSON object of known fields whose values have the documented JSON types;
+    anything else is a 400 naming the field."""
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             raise serializers.ValidationError(
                 {"non_field_errors": ["Expected a JSON object."]}, code="invalid"
             )
-        writable = {name for name, field in self.fields.items() if not field.read_only}
-        unknown = sorted(set(data) - writable)
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        writable = {name: field for name, field in self.fields.items() if not field.read_only}
+        errors = {name: ["Unknown field."] for name in sorted(set(data) - set(writable))}
+        for name, field in writable.items():
+            message = _type_error(field, data[name]) if name in data else None
+            if message:
+                errors[name] = [message]
+        if errors:
+            raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
 
 

@@ -7,13 +7,48 @@ first five characters, `/api/`, of `next`).
 
 from urllib.parse import urlencode
 
+from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 
+MAX_OFFSET = 2**31 - 1
+
 
 class EnvelopePagination(LimitOffsetPagination):
+    """`limit` (1 to 1000, default 25) and `offset` (0 or more) are checked: a bad value, or
+    the same parameter twice, is a 400 naming it, never silently replaced by a default."""
+
     default_limit = 25
     max_limit = 1000
+
+    def _number(self, request, name: str, default: int, low: int, high: int) -> int:
+        values = request.query_params.getlist(name)
+        if not values:
+            return default
+        message = f"Give a whole number from {low} to {high}, once."
+        text = values[0]
+        if len(values) > 1 or len(text) > 10 or not (text.isascii() and text.isdigit()):
+            raise serializers.ValidationError({name: [message]})
+        number = int(text)
+        if not low <= number <= high:
+            raise serializers.ValidationError({name: [message]})
+        return number
+
+    def get_limit(self, request) -> int:
+        return self._number(request, self.limit_query_param, self.default_limit, 1, self.max_limit)
+
+    def get_offset(self, request) -> int:
+        return self._number(request, self.offset_query_param, 0, 0, MAX_OFFSET)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        bounds = {
+            self.limit_query_param: {"minimum": 1, "maximum": self.max_limit, "default": 25},
+            self.offset_query_param: {"minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+        }
+        for parameter in parameters:
+            parameter["schema"].update(bounds.get(parameter["name"], {}))
+        return parameters
 
     def _link(self, offset: int) -> str:
         params = [(k, v) for k, v in self.request.query_params.lists() for v in v]

@@ -1,8 +1,9 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core.health import healthz
+from core.views import api_not_found
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -19,4 +20,6 @@ urlpatterns = [
     path("", include("nodes.urls")),
     path("", include("providers.urls")),
     path("", include("accounts.urls")),
+    # Last: an /api/ path no route above took answers JSON (Django's 404 page is HTML).
+    re_path(r"^api/(?P<path>[\s\S]*)$", api_not_found),
 ]

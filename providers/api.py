@@ -12,6 +12,7 @@ from accounts.api.base import OrgScopedViewSet
 from accounts.permissions import can
 from core.api import StrictFieldsMixin
 from core.dockercloud import namespace_access
+from core.schema import ERROR
 
 from . import selectors, services
 from .drivers import get_driver_class
@@ -157,6 +158,7 @@ class CredentialViewSet(OrgScopedViewSet):
         credential = selectors.credential_get(organization=self.organization, uuid=uuid)
         return Response(credential_body(credential))
 
+    @extend_schema(responses={204: None, 409: ERROR})
     def destroy(self, request, ns=None, uuid=None):
         credential = selectors.credential_get(organization=self.organization, uuid=uuid)
         try:

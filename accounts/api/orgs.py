@@ -1,6 +1,7 @@
 """`/api/v1/orgs/` and everything under an organization."""
 
 from django.http import Http404
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -58,6 +59,7 @@ class OrganizationViewSet(viewsets.GenericViewSet):
         access = selectors.organization_access(request=request, name=name)
         return Response(self.get_serializer(access.organization).data)
 
+    @extend_schema(request=OrganizationUpdateSerializer)
     def partial_update(self, request, name=None):
         access = selectors.organization_access(request=request, name=name)
         if not can(access, "manage"):
@@ -67,7 +69,9 @@ class OrganizationViewSet(viewsets.GenericViewSet):
         org = services.organization_update(
             actor=Actor.from_request(request),
             organization=access.organization,
-            display_name=serializer.validated_data["display_name"],
+            display_name=serializer.validated_data.get(
+                "display_name", access.organization.display_name
+            ),
         )
         return Response(self.get_serializer(org).data)
 

@@ -1,5 +1,6 @@
 """Serializers of the accounts API. Input serializers are strict: unknown fields are a 400."""
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from core.api import StrictFieldsMixin
@@ -15,12 +16,22 @@ from ..models import (
     Team,
     User,
 )
+from ..names import NAME_RE
+
+NAME_HELP = "2 to 30 characters: lowercase letters, digits, '-' or '_', first a letter or digit."
+# What a public key line looks like (the key itself is then decoded and checked).
+PUBLIC_KEY = RegexValidator(
+    r"^\s*(ssh|ecdsa|sk)-[A-Za-z0-9@.-]+ [A-Za-z0-9+/]+={0,2}( [^\n]*)?\s*$",
+    "Paste one OpenSSH public key line (type, key).",
+)
 
 
 class OrganizationSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     resource_uri = serializers.SerializerMethodField()
     personal = serializers.SerializerMethodField()
-    name = serializers.CharField(max_length=30)
+    name = serializers.CharField(
+        max_length=30, validators=[RegexValidator(NAME_RE, NAME_HELP)], help_text=NAME_HELP
+    )
     display_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
 
     class Meta:
@@ -36,7 +47,7 @@ class OrganizationSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
 
 class OrganizationUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
-    display_name = serializers.CharField(max_length=100, allow_blank=True)
+    display_name = serializers.CharField(max_length=100, allow_blank=True, required=False)
 
 
 class MemberSerializer(serializers.ModelSerializer):
@@ -144,7 +155,7 @@ class ApiKeySerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
 class SshKeySerializer(StrictFieldsMixin, serializers.ModelSerializer):
     label = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    public_key = serializers.CharField(max_length=16384)
+    public_key = serializers.CharField(max_length=16384, validators=[PUBLIC_KEY])
     resource_uri = serializers.SerializerMethodField()
 
     class Meta:

@@ -20,9 +20,11 @@ class UserScopedViewSet(viewsets.GenericViewSet):
 
 
 class MeViewSet(UserScopedViewSet):
+    """The calling user: one object, not a page."""
+
     serializer_class = UserSerializer
 
-    def list(self, request):
+    def retrieve(self, request):
         return Response(self.get_serializer(request.user).data)
 
 

@@ -4,6 +4,7 @@ import base64
 import hashlib
 from datetime import datetime, timedelta
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
@@ -145,7 +146,7 @@ def ssh_fingerprint(public_key: str) -> str:
     try:
         load_ssh_public_key(" ".join(parts[:2]).encode())
         blob = base64.b64decode(parts[1], validate=True)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise ValidationError({"public_key": [f"Not a valid SSH public key: {exc}"]}) from None
     digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
     return f"SHA256:{digest}"

@@ -1,7 +1,8 @@
 """Node clusters: `/api/infra/v1/[<ns>/]nodecluster/` with deploy, docker-upgrade, scale, tags."""
 
+from django.core.validators import RegexValidator
 from django.db import transaction
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -42,14 +43,44 @@ def cluster_body(cluster: NodeCluster) -> dict:
     }
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "integer", "minimum": 1, "maximum": 16384},
+            {"type": "string", "pattern": "^[0-9]{1,5}$"},
+        ],
+        "description": "GB. The docker-cloud CLI sends it as a string of digits.",
+    }
+)
+class DiskField(serializers.Field):
+    """A whole number of GB, as a number or (as the CLI sends it) a string of digits; the
+    cluster service checks the range."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | str):
+            raise serializers.ValidationError("Give a whole number of GB.")
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
 class ClusterSerializer(StrictFieldsMixin, serializers.Serializer):
     """Create body (Docker Cloud's, plus our optional `credential` uuid)."""
 
     name = serializers.CharField(max_length=100)
-    region = serializers.CharField(max_length=255)
-    node_type = serializers.CharField(max_length=255)
+    region = serializers.CharField(
+        max_length=255,
+        validators=[RegexValidator(r"^/api/infra/v1/region/[^/]+/[^/]+/?$", "Give a region URI.")],
+    )
+    node_type = serializers.CharField(
+        max_length=255,
+        validators=[
+            RegexValidator(r"^/api/infra/v1/nodetype/[^/]+/[^/]+/?$", "Give a node type URI.")
+        ],
+    )
     nickname = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    disk = serializers.CharField(max_length=10, required=False)  # the CLI sends a string
+    disk = DiskField(required=False)
     target_num_nodes = serializers.IntegerField(required=False, min_value=0)
     tags = serializers.ListField(required=False)
     provider_options = serializers.DictField(required=False)
