@@ -223,6 +223,9 @@ if PRODUCTION:
 DC_INVITATION_DAYS = env_int("DC_INVITATION_DAYS", 7)
 DC_REGISTRATION_TOKEN_TTL = env_int("DC_REGISTRATION_TOKEN_TTL", 3600)  # seconds
 DC_HEARTBEAT_INTERVAL = env_int("DC_HEARTBEAT_INTERVAL", 15)  # seconds
+# Seconds between two checks of how a node's daemon is reached (asked by its agent's hello and
+# by heartbeats while it is Deploying or Unreachable): one at a time per node, at most this often.
+DC_PROBE_INTERVAL = env_int("DC_PROBE_INTERVAL", 5)
 # How the agent upgrades Docker; lab hosts share the machine's packages, so the lab sets a
 # command that only restarts the daemon from the same binary.
 DC_UPGRADE_DOCKER_COMMAND = env_str(

@@ -1,8 +1,12 @@
 """The docker SDK client for a node: mutual TLS to node:2375, or through the agent's tunnel."""
 
 import hashlib
+import json
 import os
+import socket
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import docker
@@ -19,6 +23,15 @@ DOCKER_PORT = 2375
 # goes out before `trust_env` is off: with REQUESTS_CA_BUNDLE in the environment, requests
 # would verify the daemon against the system bundle instead of the organization's CA.
 API_VERSION = "1.41"
+# A daemon's answer is read up to these sizes, within twice the client's timeout: the daemon is
+# the node's, and any node may be a fake one answering without end.
+MAX_PING_ANSWER = 1024
+MAX_ANSWER = 8 * 1024 * 1024
+READ_PIECE = 64 * 1024
+
+
+class DaemonAnswerError(Exception):
+    """The daemon answered with an error status, too much, too slowly, or not in JSON."""
 
 
 def _client(**kwargs) -> docker.DockerClient:
@@ -73,3 +86,74 @@ def docker_client(node: Node, *, timeout: float = 30) -> docker.DockerClient:
     if node.connection == Connection.TUNNEL:
         return tunnel_client(node, timeout=timeout)
     return direct_client(node, timeout=timeout)
+
+
+def _cut(connection) -> None:
+    """Past the deadline: end the connection under a read that may be blocked in it."""
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def daemon_get(client: docker.DockerClient, path: str, *, limit: int, params=None) -> bytes:
+    """The body of `GET path` on the daemon's API: at most `limit` bytes, read within twice
+    the client's timeout (the SDK would read any answer whole, however long it lasts)."""
+    api = client.api
+    budget = 2 * api.timeout
+    deadline = time.monotonic() + budget
+    response = api._get(api._url(path), params=params, stream=True)  # the SDK's own GET
+    watchdog = threading.Timer(budget, _cut, args=(response.raw.connection,))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        if response.status_code != 200:
+            raise DaemonAnswerError(f"the daemon answered HTTP {response.status_code}")
+        if response.headers.get("Content-Encoding", "identity") != "identity":
+            raise DaemonAnswerError("the daemon answered in an encoding it never uses")
+        body = bytearray()
+        for piece in response.raw.stream(READ_PIECE, decode_content=False):
+            body += piece
+            if len(body) > limit:
+                raise DaemonAnswerError(f"the daemon's answer is larger than {limit} bytes")
+            if time.monotonic() > deadline:
+                raise DaemonAnswerError(f"the daemon's answer took more than {budget:.0f} s")
+        return bytes(body)
+    finally:
+        watchdog.cancel()
+        response.close()
+
+
+def daemon_ping(client: docker.DockerClient) -> bool:
+    return daemon_get(client, "/_ping", limit=MAX_PING_ANSWER) == b"OK"
+
+
+def daemon_containers(client: docker.DockerClient) -> list[dict]:
+    """`docker ps -a` as the daemon answers it, each entry in the shape the pages read."""
+    try:
+        body = daemon_get(client, "/containers/json", limit=MAX_ANSWER, params={"all": 1})
+        listed = json.loads(body)
+    except ValueError:
+        raise DaemonAnswerError("the daemon's answer is not JSON") from None
+    if not isinstance(listed, list):
+        raise DaemonAnswerError("the daemon's answer is not a list of containers")
+    return [_container(c) for c in listed if isinstance(c, dict)]
+
+
+def _container(given: dict) -> dict:
+    def text(key: str) -> str:
+        value = given.get(key)
+        return value if isinstance(value, str) else ""
+
+    names, ports, created = given.get("Names"), given.get("Ports"), given.get("Created")
+    return {
+        "Id": text("Id"),
+        "Names": [n for n in names if isinstance(n, str)] if isinstance(names, list) else [],
+        "Image": text("Image"),
+        "State": text("State"),
+        "Status": text("Status"),
+        "Ports": [p for p in ports if isinstance(p, dict)] if isinstance(ports, list) else [],
+        "Created": created if isinstance(created, int) and 0 <= created < 2**40 else 0,
+    }

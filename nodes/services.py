@@ -1,8 +1,11 @@
 """Writes on nodes: CA, registration tokens, registration, liveness, connection, deregistration."""
 
+import functools
+import math
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -11,9 +14,12 @@ from accounts.models import Organization
 from core import crypto, tokens
 
 from . import ca
+from .agent_rpc import agent_disconnect
 from .events import node_state_event
 from .models import Connection, Node, NodeState, OrgCA, RegistrationToken
 
+PROBE_QUEUED_TTL = 120  # seconds
+MAX_CONTAINERS = 2**31 - 1  # the column's bound on every database
 TOKEN_KIND = "dcr"  # noqa: S105 (a token type prefix, not a secret)
 SECRET_KIND = "dca"  # noqa: S105 (a token type prefix, not a secret)
 MISSED_HEARTBEATS = 3
@@ -192,37 +198,89 @@ def _alive_fields(node: Node, now) -> dict:
     return {"last_seen": now, "unreachable_after": now + grace}
 
 
+def _version(value) -> str | None:
+    return value[:64] if isinstance(value, str) and value else None
+
+
 def node_hello(*, node: Node, hello: dict) -> None:
     now = timezone.now()
     fields = _alive_fields(node, now)
     for key in ("docker_version", "agent_version"):
-        if isinstance(hello.get(key), str):
-            fields[key] = hello[key][:64]
+        if version := _version(hello.get(key)):
+            fields[key] = version
     Node.objects.filter(pk=node.pk).exclude(state=NodeState.TERMINATED).update(**fields)
+
+
+MAX_METRIC = 1e15  # MB or GB: more than any host has; a load average far past any machine's
+
+
+def _number(value) -> float | int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value if math.isfinite(value) and 0 <= value <= MAX_METRIC else None
+
+
+def _metric(beat: dict) -> dict:
+    """The heartbeat's load, memory and disk, in the agent's shape and nothing else: the node
+    page and the API show it, and an agent may send anything."""
+
+    def numbers(key: str, names: tuple[str, ...]) -> dict | None:
+        given = beat.get(key)
+        if not isinstance(given, dict):
+            return None
+        return {name: _number(given.get(name)) for name in names}
+
+    load = beat.get("load")
+    running = beat.get("dockerd_running")
+    return {
+        "load": [_number(x) for x in load[:3]] if isinstance(load, list) else None,
+        "memory": numbers("memory", ("total_mb", "available_mb")),
+        "disk": numbers("disk", ("total_gb", "free_gb")),
+        "dockerd_running": running if isinstance(running, bool) else None,
+    }
 
 
 def node_heartbeat(*, node: Node, beat: dict) -> bool:
     """Record a heartbeat; return True when the node needs a connectivity check."""
     now = timezone.now()
     fields = _alive_fields(node, now)
-    containers = beat.get("containers") or {}
-    if isinstance(containers, dict) and isinstance(containers.get("total"), int):
-        fields["current_num_containers"] = max(containers["total"], 0)
-    if isinstance(beat.get("docker_version"), str) and beat["docker_version"]:
-        fields["docker_version"] = beat["docker_version"][:64]
-    if isinstance(beat.get("time"), int | float):
-        fields["clock_skew"] = float(beat["time"]) - now.timestamp()
-    fields["last_metric"] = {
-        "load": beat.get("load"),
-        "memory": beat.get("memory"),
-        "disk": beat.get("disk"),
-        "dockerd_running": beat.get("dockerd_running"),
-    }
+    containers = beat.get("containers")
+    total = containers.get("total") if isinstance(containers, dict) else None
+    if isinstance(total, int) and not isinstance(total, bool):
+        fields["current_num_containers"] = min(max(total, 0), MAX_CONTAINERS)
+    if version := _version(beat.get("docker_version")):
+        fields["docker_version"] = version
+    clock = beat.get("time")
+    if isinstance(clock, int | float) and not isinstance(clock, bool) and math.isfinite(clock):
+        fields["clock_skew"] = float(clock) - now.timestamp()
+    fields["last_metric"] = _metric(beat)
     Node.objects.filter(pk=node.pk).exclude(state=NodeState.TERMINATED).update(**fields)
     current = Node.objects.filter(pk=node.pk).values_list("state", flat=True).first()
-    return current in (NodeState.DEPLOYING, NodeState.UNREACHABLE) and beat.get(
-        "dockerd_running", True
-    )
+    running = beat.get("dockerd_running", True) is True
+    return running and current in (NodeState.DEPLOYING, NodeState.UNREACHABLE)
+
+
+def probe_gate(node_uuid) -> str:
+    """The cache key that holds a node's probes to one at a time, DC_PROBE_INTERVAL apart."""
+    return f"node-probe:{node_uuid}"
+
+
+def node_probe_request(*, node_id: int, node_uuid) -> bool:
+    """Queue a check of how the node's daemon is reached, unless one is queued or running or
+    ended less than DC_PROBE_INTERVAL seconds ago; True if queued.
+
+    Agents ask for it (hello, heartbeats while Deploying), and any node may be a fake one
+    sending nothing else: the gate is a cache key every process shares (Redis in production,
+    this one process's memory in the embedded default), so the queue holds at most one probe
+    per node whatever its agent sends. It lives until the probe ends (`probe_node`), or at
+    most PROBE_QUEUED_TTL should no worker ever take it.
+    """
+    from .tasks import probe_node
+
+    if not cache.add(probe_gate(node_uuid), "queued", timeout=PROBE_QUEUED_TTL):
+        return False
+    transaction.on_commit(lambda: probe_node.delay(node_id))
+    return True
 
 
 def node_set_reached(*, node_id: int, connection: str) -> bool:
@@ -294,3 +352,5 @@ def node_forget_agent(*, actor: Actor, node: Node) -> None:
     )
     node_state_event(node_id=node.pk, action="delete")
     audit_record(actor=actor, action="node.terminate", organization=node.organization, obj=node)
+    # Its socket was authenticated before: close it, in whichever web process holds it.
+    transaction.on_commit(functools.partial(agent_disconnect, node.uuid, "deregistered"))

@@ -12,7 +12,7 @@ from providers.drivers import DriverError
 
 from . import actions, clusters, provisioning, selectors, services
 from .agent_rpc import AgentUnavailable, agent_command
-from .docker_client import direct_client, docker_client, tunnel_client
+from .docker_client import daemon_ping, direct_client, docker_client, tunnel_client
 from .models import Connection, NodeState
 
 log = logging.getLogger(__name__)
@@ -21,11 +21,16 @@ UPGRADE_TIMEOUT = 900
 AGENT_UPGRADE_TIMEOUT = 60
 
 
+# A probe lasts at most two capped pings (2 x 2 x PROBE_TIMEOUT) and a tunnel's opening: a lock
+# older than this belongs to a worker that died.
+PROBE_RUNNING_TTL = 60
+
+
 def _answers(make_client, node) -> bool:
     try:
         client = make_client(node, timeout=PROBE_TIMEOUT)
         try:
-            return client.ping() is True
+            return daemon_ping(client)
         finally:
             client.close()
     except Exception as exc:  # noqa: BLE001 (any failure means "not this way")
@@ -35,10 +40,25 @@ def _answers(make_client, node) -> bool:
 
 @shared_task(acks_late=True, ignore_result=True)
 def probe_node(node_id: int) -> None:
-    """Reach the daemon over mutual TLS on node:2375, else through the tunnel; mark Deployed."""
+    """Reach the daemon over mutual TLS on node:2375, else through the tunnel; mark Deployed.
+
+    One at a time per node, in every worker: queued through `services.node_probe_request`,
+    whose gate this closes for DC_PROBE_INTERVAL seconds once done.
+    """
     node = selectors.node_by_id(node_id=node_id)
     if node is None or node.state in (NodeState.TERMINATING, NodeState.TERMINATED):
         return
+    running = f"{services.probe_gate(node.uuid)}:running"
+    if not cache.add(running, "1", timeout=PROBE_RUNNING_TTL):
+        return  # a duplicate (a gate that expired while the queue was long)
+    try:
+        _probe(node)
+    finally:
+        cache.set(services.probe_gate(node.uuid), "done", timeout=settings.DC_PROBE_INTERVAL)
+        cache.delete(running)
+
+
+def _probe(node) -> None:
     if node.public_ip and _answers(direct_client, node):
         mode = Connection.DIRECT
     elif _answers(tunnel_client, node):
@@ -80,6 +100,12 @@ class TaskFailure(Exception):
     """A clear, user-facing reason an action failed."""
 
 
+def _reported(result: dict, key: str, kind):
+    """A value of an agent's result data, if of the expected kind (an agent may send any)."""
+    value = (result.get("data") or {}).get(key)
+    return value if isinstance(value, kind) and not isinstance(value, bool) else None
+
+
 @shared_task(acks_late=True, ignore_result=True)
 def upgrade_docker(node_id: int, action_id: int) -> None:
     node = selectors.node_by_id(node_id=node_id)
@@ -96,7 +122,7 @@ def upgrade_docker(node_id: int, action_id: int) -> None:
             raise TaskFailure(f"The node's agent is not answering: {exc}") from None
         for line in (result.get("output") or "").splitlines():
             log(line)
-        version = (result.get("data") or {}).get("docker_version")
+        version = _reported(result, "docker_version", str)
         services.node_upgrade_done(node_id=node.pk, docker_version=version)
         if not result.get("ok"):
             raise TaskFailure(f"Docker upgrade failed: {result.get('error') or 'no reason given'}")
@@ -108,7 +134,7 @@ def upgrade_docker(node_id: int, action_id: int) -> None:
 def _agent_started(node) -> float | None:
     """When the node's running agent image started (its `ping`), None if it does not say."""
     result = agent_command(node.uuid, "ping", timeout=PROBE_TIMEOUT)
-    return (result.get("data") or {}).get("started") if result.get("ok") else None
+    return _reported(result, "started", int | float) if result.get("ok") else None
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -138,7 +164,7 @@ def upgrade_agent(node_id: int, action_id: int) -> None:
             log(line)
         if not result.get("ok"):
             raise TaskFailure(f"Agent upgrade failed: {result.get('error') or 'no reason given'}")
-        version = (result.get("data") or {}).get("agent_version") or "unknown"
+        version = _reported(result, "agent_version", str) or "unknown"
         deadline = time.monotonic() + AGENT_UPGRADE_TIMEOUT
         while True:  # the agent re-executes itself and reconnects
             try:

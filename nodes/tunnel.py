@@ -59,39 +59,58 @@ class TunnelHub:
             first = await asyncio.wait_for(layer.receive(reply), OPEN_TIMEOUT)
         except TimeoutError:
             log.warning("tunnel to node %s: the agent did not answer", node_uuid)
+            await self._close_agent_side(layer, group, stream)
             writer.close()
             return
         if first.get("type") != "tunnel.opened":
-            log.warning("tunnel to node %s refused: %s", node_uuid, first.get("error"))
+            log.warning("tunnel to node %s refused: %r", node_uuid, first.get("error"))
             writer.close()
             return
         upstream = asyncio.ensure_future(self._upstream(layer, group, stream, reader))
+        downstream = asyncio.ensure_future(self._downstream(layer, reply, writer))
         try:
-            await self._downstream(layer, reply, writer)
+            # Either side ends the stream: the local client closing its socket (a capped read
+            # stops reading), a write to it failing, or the agent closing its side.
+            await asyncio.wait({upstream, downstream}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             upstream.cancel()
+            downstream.cancel()
             writer.close()
+        ended = [t for t in (upstream, downstream) if t.done() and not t.cancelled()]
+        errors = [t.exception() for t in ended if t.exception()]
+        if errors:
+            log.info("tunnel stream to node %s ended: %r", node_uuid, errors[0])
+        if downstream not in ended or downstream.exception():
+            await self._close_agent_side(layer, group, stream)
+
+    @staticmethod
+    async def _close_agent_side(layer, group: str, stream: str) -> None:
+        try:
+            await layer.group_send(group, {"type": "agent.tunnel_close", "id": stream})
+        except Exception as exc:  # noqa: BLE001 (the agent's socket closes its streams anyway)
+            log.info("tunnel stream %s not closed on the agent: %r", stream, exc)
 
     async def _upstream(self, layer, group: str, stream: str, reader) -> None:
         while True:
             data = await reader.read(CHUNK)
             if not data:
-                break
+                return
             payload = base64.b64encode(data).decode("ascii")
             await layer.group_send(
                 group, {"type": "agent.tunnel_data", "id": stream, "data": payload}
             )
-        await layer.group_send(group, {"type": "agent.tunnel_close", "id": stream})
 
     async def _downstream(self, layer, reply: str, writer) -> None:
+        """Returns when the agent closed the stream; raises when the local client is gone or the
+        agent sent what is not base64."""
         while True:
             message = await layer.receive(reply)
             if message.get("type") == "tunnel.data":
-                writer.write(base64.b64decode(message["data"]))
+                writer.write(base64.b64decode(message["data"], validate=True))
                 await writer.drain()
             elif message.get("type") == "tunnel.close":
                 if message.get("error"):
-                    log.info("tunnel stream closed: %s", message["error"])
+                    log.info("tunnel stream closed: %r", message["error"])
                 return
 
 

@@ -178,7 +178,7 @@ def _containers(node) -> tuple[list[dict], str]:
     try:
         client = docker_client.docker_client(node, timeout=CONTAINERS_TIMEOUT)
         try:
-            listed = client.api.containers(all=True)
+            listed = docker_client.daemon_containers(client)  # capped: see there
         finally:
             client.close()
     except Exception as exc:  # noqa: BLE001 (any failure to reach the daemon is shown as such)

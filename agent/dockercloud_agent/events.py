@@ -11,6 +11,10 @@ delivered at least once and stored once.
 The buffer is bounded: past ``max_events`` kept events the oldest segment is deleted and a
 ``gap`` event (``"gap": {"dropped", "first_seq", "last_seq"}``) is appended, counting the
 events lost (and those counted by any gap event deleted with them).
+
+The control plane bounds what an agent sends (it closes the channel past a bound, and drops an
+event it could not store): events go out as it keeps them (``wire_event``), in messages of at
+most ``wire.MAX_MESSAGE`` characters.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from .config import Config, Paths, write_file_atomic
 from .dockerapi import DockerAPI, DockerError, Response
+from .wire import wire_batch
 
 log = logging.getLogger("dockercloud.events")
 
@@ -437,7 +442,7 @@ class EventShipper:
                 if position is None:
                     break
                 generation, start = position
-                records = self.buffer.read(start, SEND_BATCH)
+                records = wire_batch(self.buffer.read(start, SEND_BATCH))
                 if not records:
                     break
                 if not self._send({"type": "event", "events": records}):

@@ -8,6 +8,13 @@ acknowledges each node's highest seq, and sends each organization's and node's g
 `events.batch` message per flush. While a flush runs the next batch gathers, so under load
 batches grow instead of queues; past `MAX_PENDING_ROWS` the agents' sockets wait (their
 events stay in their on-disk buffers).
+
+One process's batch mixes every tenant's nodes, so one node's rows must never cost another
+node its events. Items are validated one by one before they are handed over
+(`agent_event_row`); should the database still refuse a batch, each node's rows are stored on
+their own, and a node whose rows cannot be stored is refused (its socket closed with a reason,
+nothing acknowledged: its agent keeps them) and counted. An agent is acknowledged only what
+is stored.
 """
 
 import asyncio
@@ -38,15 +45,29 @@ RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
 # One thread (one database connection) writes events for the whole process.
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-writer")
 
-Ack = Callable[[int], Awaitable[None]]
+# SQLSTATE classes of errors that pass (connection lost, deadlock or serialization, resources,
+# operator intervention, system error); any other error is about the rows: retrying is useless.
+TRANSIENT_SQLSTATES = ("08", "40", "53", "57", "58")
+
+
+class Unstorable(Exception):
+    """The database refused these rows for what they hold (not for a passing reason)."""
+
+
+def _transient(exc: Exception) -> bool:
+    if isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)  # psycopg; SQLite has none
+    return not sqlstate or sqlstate[:2] in TRANSIENT_SQLSTATES
 
 
 @dataclass
 class _Pending:
-    ctx: NodeContext
     rows: list[DockerEvent]
     max_seq: int
-    ack: Ack
+    stream: "AgentEventStream"
 
 
 class EventWriter:
@@ -63,6 +84,7 @@ class EventWriter:
         self._tasks: set[asyncio.Task] = set()
         self.stored = 0
         self.flushes = 0
+        self.refused = 0  # connections whose rows the database refused
         self._spawn(self._run())
         self._spawn(self._fanout_run())
 
@@ -84,9 +106,9 @@ class EventWriter:
             await self._wake.wait()
             self._wake.clear()
             while self._pending:
-                batch = self._take()
-                stored = await self._store([row for p in batch for row in p.rows])
-                self._after(batch, stored)
+                batch = [p for p in self._take() if not p.stream.refused]
+                if batch:
+                    await self._flush(batch)
 
     def _take(self) -> list[_Pending]:
         taken, rows = [], 0
@@ -99,30 +121,61 @@ class EventWriter:
             self._room.set()
         return taken
 
+    async def _flush(self, batch: list[_Pending]) -> None:
+        try:
+            self._after(batch, await self._store([row for p in batch for row in p.rows]))
+            return
+        except Unstorable as exc:
+            first = exc
+            log.warning(
+                "a batch of events from %d connections failed (%s): storing each one's alone",
+                len({id(p.stream) for p in batch}),
+                exc,
+            )
+        by_stream: dict[int, list[_Pending]] = defaultdict(list)
+        for pending in batch:
+            by_stream[id(pending.stream)].append(pending)
+        for pendings in by_stream.values():
+            stream = pendings[0].stream
+            try:
+                if len(by_stream) == 1:
+                    raise first  # the same rows again would fail the same way
+                stored = await self._store([row for p in pendings for row in p.rows])
+            except Unstorable as exc:
+                self.refused += 1
+                stream.refused = True  # its rows still queued are dropped, unacknowledged
+                log.warning("node %s: events refused: %s", stream.ctx.node_uuid, exc)
+                reason = f"events refused: the database cannot store them ({exc})"
+                self._spawn(stream.refuse(reason))
+                continue
+            self._after(pendings, stored)
+
     async def _store(self, rows: list[DockerEvent]) -> dict:
+        """{uuid: id} of the new rows; retries while the database is away, raises Unstorable
+        when it refuses the rows themselves."""
         attempt = 0
         while True:
             try:
                 return await self._loop.run_in_executor(
                     _executor, lambda: agent_events_store(rows=rows)
                 )
-            except (OperationalError, InterfaceError) as exc:
+            except Exception as exc:  # noqa: BLE001 (sorted below: transient or the rows')
+                if not _transient(exc):
+                    # The class only: a database error's text may quote the rows.
+                    raise Unstorable(type(exc).__name__) from exc
                 delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
                 attempt += 1
                 log.warning("storing %d events failed (%s): retrying in %ss", len(rows), exc, delay)
                 await asyncio.sleep(delay)
-            except Exception:
-                # Not transient (the rows themselves): acknowledge anyway, or the agent would
-                # replay the same rows forever.
-                log.exception("dropping %d events that cannot be stored", len(rows))
-                return {}
 
     def _after(self, batch: list[_Pending], stored: dict) -> None:
+        """Every row of `batch` is in the database (new ones in `stored`): acknowledge each
+        connection its highest seq, and send the new rows to the pages."""
         self.flushes += 1
         by_group: dict[str, list] = defaultdict(list)
-        acks: dict[Ack, int] = {}
+        acks: dict[AgentEventStream, int] = {}
         for pending in batch:
-            ctx = pending.ctx
+            ctx = pending.stream.ctx
             for row in pending.rows:
                 pk = stored.get(row.uuid)
                 if pk is None:
@@ -133,10 +186,10 @@ class EventWriter:
                 )
                 by_group[group_for_org(ctx.org_id)].append(payload)
                 by_group[group_for_node(ctx.org_id, ctx.node_id)].append(payload)
-            acks[pending.ack] = max(acks.get(pending.ack, 0), pending.max_seq)
+            acks[pending.stream] = max(acks.get(pending.stream, 0), pending.max_seq)
         self.stored += len(stored)
-        for ack, seq in acks.items():
-            self._spawn(ack(seq))
+        for stream, seq in acks.items():
+            self._spawn(stream.ack(seq))
         if by_group:
             self._fanout.put_nowait(by_group)
 
@@ -175,11 +228,19 @@ def event_writer() -> EventWriter:
 class AgentEventStream:
     """The event side of one agent connection (see the module docstring)."""
 
-    def __init__(self, ctx: NodeContext, send_json: Callable[[AckFrame], Awaitable[None]]):
+    def __init__(
+        self,
+        ctx: NodeContext,
+        send_json: Callable[[AckFrame], Awaitable[None]],
+        refuse: Callable[[str], Awaitable[None]],
+    ):
         self.ctx = ctx
         self._send_json = send_json
+        self._refuse = refuse
         self.last_seq = 0  # highest seq stored or handed to the writer
         self.acked = -1
+        self.refused = False
+        self.malformed = 0  # items dropped, on this connection
 
     async def start(self) -> None:
         self.last_seq = await database_sync_to_async(node_last_seq)(node_id=self.ctx.node_id)
@@ -187,8 +248,7 @@ class AgentEventStream:
 
     async def receive(self, message: dict) -> None:
         items = message.get("events")
-        if not isinstance(items, list):
-            log.warning("node %s sent an event message without events", self.ctx.node_uuid)
+        if not isinstance(items, list) or self.refused:
             return
         now = timezone.now()
         rows, top, bad = [], self.last_seq, 0
@@ -200,17 +260,26 @@ class AgentEventStream:
                 rows.append(row)
                 top = max(top, row.seq)
         if bad:
+            self.malformed += bad
             log.warning("node %s sent %d malformed events", self.ctx.node_uuid, bad)
         if not rows:
             return  # replays of rows handed over already: their flush acknowledges them
         self.last_seq = top
-        await event_writer().submit(_Pending(self.ctx, rows, top, self.ack))
+        await event_writer().submit(_Pending(rows, top, self))
 
     async def ack(self, seq: int) -> None:
-        if seq <= self.acked:
+        if seq <= self.acked or self.refused:
             return
         self.acked = seq
         try:
             await self._send_json({"type": "ack", "seq": seq})
         except Exception as exc:  # noqa: BLE001 (the socket is gone: the agent replays later)
             log.debug("ack %d to node %s not sent: %r", seq, self.ctx.node_uuid, exc)
+
+    async def refuse(self, reason: str) -> None:
+        """Nothing more of this connection is stored or acknowledged; its socket closes."""
+        self.refused = True
+        try:
+            await self._refuse(reason)
+        except Exception as exc:  # noqa: BLE001 (the socket is gone already)
+            log.debug("refusing node %s: %r", self.ctx.node_uuid, exc)

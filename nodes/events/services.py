@@ -163,14 +163,34 @@ class NodeContext:
         )
 
 
+MAX_SEQ = 2**63 - 1  # a BIGINT column, on every database
+
+
+class _Malformed(Exception):
+    pass
+
+
+def _storable(value: str) -> str:
+    """`value` if any database can store it as text: no NUL character (PostgreSQL refuses
+    it), no unpaired surrogate (no UTF-8 for it)."""
+    if "\x00" in value:
+        raise _Malformed
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _Malformed from None
+    return value
+
+
 def _text(value, limit: int) -> str:
-    return value[:limit] if isinstance(value, str) else ""
+    return _storable(value[:limit]) if isinstance(value, str) else ""
 
 
 def _attributes(item: dict) -> dict:
     gap = item.get("gap")
     if item.get("type") == "gap" and isinstance(gap, dict):
-        return {k: gap[k] for k in ("dropped", "first_seq", "last_seq") if _is_int(gap.get(k))}
+        return {k: gap[k] for k in ("dropped", "first_seq", "last_seq") if _is_seq(gap.get(k))}
     actor = item.get("actor")
     given = actor.get("attributes") if isinstance(actor, dict) else None
     if not isinstance(given, dict):
@@ -178,12 +198,16 @@ def _attributes(item: dict) -> dict:
     attrs = {}
     for key, value in list(given.items())[:MAX_ATTRIBUTES]:
         if isinstance(key, str) and isinstance(value, str):
-            attrs[key[:200]] = value[:MAX_VALUE]
+            attrs[_text(key, 200)] = _text(value, MAX_VALUE)
     return attrs
 
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_seq(value) -> bool:
+    return _is_int(value) and 0 <= value <= MAX_SEQ
 
 
 def _event_time(item: dict, now: datetime) -> datetime:
@@ -194,25 +218,33 @@ def _event_time(item: dict, now: datetime) -> datetime:
 
 
 def agent_event_row(ctx: NodeContext, item, now: datetime) -> DockerEvent | None:
-    """One row from one item of an agent's `event` message; None if it is malformed."""
-    if not isinstance(item, dict) or not _is_int(item.get("seq")) or item["seq"] <= 0:
-        return None
-    kind = _text(item.get("type"), 32)
-    if not kind:
+    """One row from one item of an agent's `event` message; None if it is malformed.
+
+    Every field is checked here, at the edge, so that a row handed to the batch writer is one
+    the database stores: seq within 1..2^63-1, strings clipped to their columns and free of
+    what PostgreSQL or UTF-8 refuse, attributes bounded in number and size.
+    """
+    if not isinstance(item, dict) or not _is_seq(item.get("seq")) or item["seq"] <= 0:
         return None
     actor = item.get("actor") if isinstance(item.get("actor"), dict) else {}
-    return DockerEvent(
-        uuid=uuid_module.uuid4(),
-        organization_id=ctx.org_id,
-        node_id=ctx.node_id,
-        seq=item["seq"],
-        type=kind,
-        action=_text(item.get("action"), 100),
-        actor_id=_text(actor.get("id"), 128),
-        attributes=_attributes(item),
-        time=_event_time(item, now),
-        received=now,
-    )
+    try:
+        kind = _text(item.get("type"), 32)
+        if not kind:
+            return None
+        return DockerEvent(
+            uuid=uuid_module.uuid4(),
+            organization_id=ctx.org_id,
+            node_id=ctx.node_id,
+            seq=item["seq"],
+            type=kind,
+            action=_text(item.get("action"), 100),
+            actor_id=_text(actor.get("id"), 128),
+            attributes=_attributes(item),
+            time=_event_time(item, now),
+            received=now,
+        )
+    except _Malformed:
+        return None
 
 
 def agent_events_store(*, rows: list[DockerEvent]) -> dict:

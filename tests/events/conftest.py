@@ -98,6 +98,15 @@ def layer(settings):
     channel_layers.backends.clear()
 
 
+@pytest.fixture
+def probes(monkeypatch):
+    """Node ids of the probes agents' messages queued, counted where they would cross into the
+    broker (nothing here runs a worker)."""
+    queued = []
+    monkeypatch.setattr("nodes.tasks.probe_node.delay", queued.append)
+    return queued
+
+
 def run(scenario):
     """Run an `async def scenario()` to completion on one event loop."""
     return async_to_sync(scenario)()
