@@ -12,7 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from core.env import env_bool, env_int, env_list, env_secret, env_str
+from core.env import env_bool, env_int, env_list, env_networks, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("DC_VAR_DIR", str(BASE_DIR / "var")))
@@ -198,6 +198,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout"
 AXES_VERBOSE = False
+# Proxies whose X-Forwarded-For names the client (core.clientip): addresses or networks.
+DC_TRUSTED_PROXIES = env_networks("DC_TRUSTED_PROXIES")
+AXES_CLIENT_IP_CALLABLE = "core.clientip.client_ip"
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False

@@ -18,6 +18,7 @@ from django.http import HttpRequest
 from accounts.authentication import parse_authorization
 from accounts.models import ApiKey, User
 from accounts.services import APIKEY_KIND, apikey_authenticate
+from core.clientip import scope_meta
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,8 @@ def _authorization(scope) -> str:
 def _http_request(scope) -> HttpRequest:
     """For `authenticate()`: login throttling (axes) needs the client's address."""
     request = HttpRequest()
-    client = scope.get("client") or ("", 0)
     request.META = {
-        "REMOTE_ADDR": client[0] or "",
+        **scope_meta(scope),  # the client's address through trusted proxies (core.clientip)
         "HTTP_USER_AGENT": header(scope, b"user-agent"),
         "PATH_INFO": scope.get("path", ""),
     }
