@@ -332,14 +332,23 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# One console handler for every logger of the process (uvicorn's access log included: `serve`
+# hands uvicorn no configuration of its own), with the filter that redacts credentials.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "core.logredact.RedactSecrets"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
+    },
     "root": {"handlers": ["console"], "level": env_str("DC_LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's own handlers (console when DEBUG, mail_admins) would bypass the filter:
+        # its records go to the root handler only.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
+        "uvicorn": {"handlers": [], "level": "INFO", "propagate": True},
         "axes": {"level": "WARNING"},
         "celery": {"level": "WARNING"},
         "kombu": {"level": "WARNING"},

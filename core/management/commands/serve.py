@@ -37,7 +37,11 @@ class Command(BaseCommand):
                 log_level="info",
                 ws_ping_interval=20,
                 lifespan="off",
-                proxy_headers=True,
+                # The access log goes through settings.LOGGING (credentials redacted).
+                log_config=None,
+                # Forwarded addresses are read by core.clientip, from DC_TRUSTED_PROXIES only;
+                # uvicorn's own handling trusts 127.0.0.1 by default.
+                proxy_headers=False,
             )
         finally:
             if contexts:
