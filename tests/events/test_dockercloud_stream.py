@@ -339,3 +339,21 @@ def test_a_stream_sent_a_huge_message_is_closed_with_a_reason(owner):
     closed = run(scenario)
     assert closed["type"] == "websocket.close" and closed["code"] == 1009
     assert closed["reason"]
+
+
+def test_deleting_a_service_account_closes_the_streams_of_its_keys(owner):
+    actor = Actor(user=owner.user)
+    account = account_services.service_account_create(
+        actor=actor, organization=owner.org, name="deploybot"
+    )
+    key = make_key(account, label="ci")
+
+    async def scenario():
+        socket = api_socket(EVENTS, basic(account.username, key))
+        assert (await socket.connect())[0]
+        await database_sync_to_async(account_services.service_account_delete)(
+            actor=actor, account=account
+        )
+        return await closes_within(socket, 1)
+
+    assert run(scenario) == 4401
