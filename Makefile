@@ -23,6 +23,9 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 
 $(VENV): $(VENV)/.runtime
 
+# The settings know the bind: off loopback, DEBUG is off and the host names come from
+# DC_PUBLIC_URL (or DC_ALLOWED_HOSTS).
+run: export DC_BIND_HOST = $(HOST)
 run: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py serve --host $(HOST) --port $(PORT)

@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from core.clientip import client_ip
+
 from .models import AuditEntry, Organization, User
 
 
@@ -15,7 +17,7 @@ class Actor:
     @classmethod
     def from_request(cls, request) -> "Actor":
         user = request.user if request.user.is_authenticated else None
-        return cls(user=user, ip=request.META.get("REMOTE_ADDR") or None)
+        return cls(user=user, ip=client_ip(request) or None)
 
     @property
     def name(self) -> str:

@@ -5,9 +5,12 @@ page shows the same messages the API returns.
 """
 
 from django import forms
+from django.contrib.auth import forms as auth_forms
 from django.core.exceptions import ValidationError
 
+from .audit import Actor
 from .models import Permission, Role
+from .services import user_password_set
 
 
 def apply_errors(form: forms.Form, exc: ValidationError) -> None:
@@ -35,6 +38,26 @@ class SignupForm(forms.Form):
         if data.get("password") and data.get("password") != data.get("password2"):
             self.add_error("password2", "The two passwords differ.")
         return data
+
+
+class _PasswordThroughService:
+    """Django's password forms, saving through `user_password_set` (audited; the user's live
+    sockets close). The view sets `actor`."""
+
+    actor = None
+
+    def save(self, commit=True):
+        actor = self.actor or Actor(user=self.user)
+        user_password_set(actor=actor, user=self.user, password=self.cleaned_data["new_password1"])
+        return self.user
+
+
+class PasswordChangeForm(_PasswordThroughService, auth_forms.PasswordChangeForm):
+    pass
+
+
+class SetPasswordForm(_PasswordThroughService, auth_forms.SetPasswordForm):
+    pass
 
 
 class OrganizationCreateForm(forms.Form):

@@ -1,5 +1,6 @@
 """Strict environment parsing: every setting comes from a `DC_` variable (or a standard one)."""
 
+import ipaddress
 import os
 
 from django.core.exceptions import ImproperlyConfigured
@@ -47,3 +48,22 @@ def env_secret(name: str, default: str = "") -> str:
         with open(path, encoding="utf-8") as fh:
             return fh.read().strip()
     return os.environ.get(name, default)
+
+
+def env_networks(name: str) -> tuple:
+    """Comma-separated IP addresses or CIDR networks (`10.0.0.0/8, 2001:db8::1`), strictly:
+    a network with host bits set or anything that is not an address fails the start."""
+    raw = os.environ.get(name, "")
+    if not raw.strip():
+        return ()
+    networks = []
+    for item in raw.split(","):
+        item = item.strip()
+        try:
+            networks.append(ipaddress.ip_network(item, strict=True))
+        except ValueError as exc:
+            raise ImproperlyConfigured(
+                f"{name} must list IP addresses or networks (10.0.0.0/8, 2001:db8::1); "
+                f"{item!r}: {exc}"
+            ) from None
+    return tuple(networks)

@@ -8,11 +8,13 @@ Nothing set: the embedded default (SQLite under var/, Celery and Channels in mem
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from core.env import env_bool, env_int, env_list, env_secret, env_str
+from core.clientip import LOOPBACK_NAMES, is_loopback
+from core.env import env_bool, env_int, env_list, env_networks, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("DC_VAR_DIR", str(BASE_DIR / "var")))
@@ -21,7 +23,17 @@ DC_ENV = env_str("DC_ENV", "development")
 if DC_ENV not in {"development", "production"}:
     raise ImproperlyConfigured(f"DC_ENV must be 'development' or 'production'; got {DC_ENV!r}")
 PRODUCTION = DC_ENV == "production"
-DEBUG = env_bool("DC_DEBUG", not PRODUCTION)
+# The address `manage.py serve` binds (`make run HOST=...` sets it). The embedded default's
+# conveniences (DEBUG, any Host name) are for a loopback bind: off it they would be the
+# network's, so DEBUG is off and the host names come from DC_PUBLIC_URL or DC_ALLOWED_HOSTS.
+DC_BIND_HOST = env_str("DC_BIND_HOST", "127.0.0.1")
+LOOPBACK_BIND = is_loopback(DC_BIND_HOST)
+DEBUG = env_bool("DC_DEBUG", not PRODUCTION and LOOPBACK_BIND)
+if DEBUG and not LOOPBACK_BIND:
+    raise ImproperlyConfigured(
+        f"DC_DEBUG is on while serving on {DC_BIND_HOST} (DC_BIND_HOST): debug pages would show "
+        "settings and request headers to the network. Unset DC_DEBUG or bind 127.0.0.1."
+    )
 
 
 def _private_file(path: Path, make) -> str:
@@ -45,12 +57,27 @@ if not SECRET_KEY:
         )
     SECRET_KEY = _private_file(VAR_DIR / "secret_key", lambda: secrets.token_urlsafe(50))
 
-ALLOWED_HOSTS = env_list("DC_ALLOWED_HOSTS", "" if PRODUCTION else "*")
-if PRODUCTION and not ALLOWED_HOSTS:
-    raise ImproperlyConfigured("DC_ALLOWED_HOSTS is required in production")
-CSRF_TRUSTED_ORIGINS = env_list("DC_CSRF_TRUSTED_ORIGINS")
 # Public base URL of the control plane as nodes reach it (install command, agent websocket).
 DC_PUBLIC_URL = env_str("DC_PUBLIC_URL").rstrip("/")
+ALLOWED_HOSTS = env_list("DC_ALLOWED_HOSTS")
+if not ALLOWED_HOSTS:
+    if PRODUCTION:
+        raise ImproperlyConfigured("DC_ALLOWED_HOSTS is required in production")
+    if LOOPBACK_BIND:
+        ALLOWED_HOSTS = ["*"]  # reachable from this machine only
+    elif urlsplit(DC_PUBLIC_URL).hostname:
+        ALLOWED_HOSTS = [urlsplit(DC_PUBLIC_URL).hostname, *LOOPBACK_NAMES]
+    else:
+        raise ImproperlyConfigured(
+            f"Serving on {DC_BIND_HOST} (not loopback) needs the host names to answer for: set "
+            "DC_PUBLIC_URL (the address nodes and browsers reach, e.g. http://10.0.0.5:8000) "
+            "or DC_ALLOWED_HOSTS."
+        )
+if "*" in ALLOWED_HOSTS and not LOOPBACK_BIND:
+    raise ImproperlyConfigured(
+        f"DC_ALLOWED_HOSTS='*' while serving on {DC_BIND_HOST}: name the host names instead."
+    )
+CSRF_TRUSTED_ORIGINS = env_list("DC_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -198,6 +225,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout"
 AXES_VERBOSE = False
+# Proxies whose X-Forwarded-For names the client (core.clientip): addresses or networks.
+DC_TRUSTED_PROXIES = env_networks("DC_TRUSTED_PROXIES")
+AXES_CLIENT_IP_CALLABLE = "core.clientip.client_ip"
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
@@ -335,14 +365,23 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# One console handler for every logger of the process (uvicorn's access log included: `serve`
+# hands uvicorn no configuration of its own), with the filter that redacts credentials.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "core.logredact.RedactSecrets"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
+    },
     "root": {"handlers": ["console"], "level": env_str("DC_LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's own handlers (console when DEBUG, mail_admins) would bypass the filter:
+        # its records go to the root handler only.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
+        "uvicorn": {"handlers": [], "level": "INFO", "propagate": True},
         "axes": {"level": "WARNING"},
         "celery": {"level": "WARNING"},
         "kombu": {"level": "WARNING"},

@@ -36,3 +36,14 @@ def group_for_session(session_key: str) -> str:
     """The portal sockets one login session opened (closed when it logs out). A digest: a
     session key is a credential, and group names show in Redis."""
     return "session." + hashlib.sha256(session_key.encode()).hexdigest()
+
+
+def group_for_user(user_id: int) -> str:
+    """Every live socket a user holds, however opened (session, API key or password): closed
+    when the user is deactivated or changes password."""
+    return f"user.{int(user_id)}"
+
+
+def group_for_apikey(key_id: int) -> str:
+    """The live sockets opened with one API key: closed when it is revoked."""
+    return f"apikey.{int(key_id)}"

@@ -42,6 +42,14 @@ class MembershipRemovedMessage(TypedDict):
     user_id: int
 
 
+class CredentialsRevokedMessage(TypedDict):
+    """The credential a socket was opened with is no longer valid (key revoked, password
+    changed, user deactivated): the socket closes."""
+
+    type: Literal["credentials.revoked"]
+    reason: str
+
+
 class ActionLogMessage(TypedDict):
     type: Literal["action.log"]
     log: str
@@ -54,7 +62,13 @@ class ActionEndMessage(TypedDict):
     state: str
 
 
-GroupMessage = EventsBatchMessage | MembershipRemovedMessage | ActionLogMessage | ActionEndMessage
+GroupMessage = (
+    EventsBatchMessage
+    | MembershipRemovedMessage
+    | CredentialsRevokedMessage
+    | ActionLogMessage
+    | ActionEndMessage
+)
 
 
 def events_batch(events: list[EventPayload]) -> EventsBatchMessage:
@@ -67,6 +81,10 @@ def batch_events(message: EventsBatchMessage) -> list[EventPayload]:
 
 def membership_removed(*, org_id: int, user_id: int) -> MembershipRemovedMessage:
     return {"type": "membership.removed", "org_id": org_id, "user_id": user_id}
+
+
+def credentials_revoked(*, reason: str) -> CredentialsRevokedMessage:
+    return {"type": "credentials.revoked", "reason": reason}
 
 
 def action_log(*, log: str, timestamp: int, end: int) -> ActionLogMessage:

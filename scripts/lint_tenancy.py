@@ -28,7 +28,9 @@ def layer_files():
         rel = path.relative_to(ROOT)
         if rel.parts[0] in SKIP:
             continue
-        if path.name in LAYERS or (len(rel.parts) > 2 and rel.parts[1] in ("api", "views")):
+        if path.name in LAYERS or (
+            len(rel.parts) > 2 and rel.parts[1] in ("api", "views", "consumers")
+        ):
             yield path
 
 

@@ -17,6 +17,7 @@ from .orgs import (
     team_set_members,
     team_update,
 )
+from .sockets import sockets_close
 from .users import (
     APIKEY_KIND,
     apikey_authenticate,
@@ -26,6 +27,8 @@ from .users import (
     ssh_fingerprint,
     sshkey_add,
     sshkey_delete,
+    user_deactivate,
+    user_password_set,
     user_signup,
 )
 
@@ -46,6 +49,7 @@ __all__ = [
     "personal_org_ensure",
     "service_account_create",
     "service_account_delete",
+    "sockets_close",
     "ssh_fingerprint",
     "sshkey_add",
     "sshkey_delete",
@@ -53,5 +57,7 @@ __all__ = [
     "team_delete",
     "team_set_members",
     "team_update",
+    "user_deactivate",
+    "user_password_set",
     "user_signup",
 ]

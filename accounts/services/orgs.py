@@ -13,6 +13,7 @@ from core import tokens
 from ..audit import Actor, audit_record
 from ..models import Invitation, Membership, Organization, Permission, Role, Team, User
 from ..names import validate_namespace
+from .sockets import sockets_close
 
 INVITATION_KIND = "dci"
 
@@ -365,4 +366,5 @@ def service_account_create(
 def service_account_delete(*, actor: Actor, account: User) -> None:
     org = account.service_org
     audit_record(actor=actor, action="service_account.delete", organization=org, obj=account)
+    sockets_close(user_id=account.pk, reason="service account deleted")
     account.delete()

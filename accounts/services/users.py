@@ -18,6 +18,7 @@ from ..audit import Actor, audit_record
 from ..models import ApiKey, Membership, Organization, Role, SshKey, User
 from ..names import validate_namespace
 from .orgs import _check_namespace_free
+from .sockets import sockets_close
 
 APIKEY_KIND = "dck"
 # last_used is written at most this often per key, to keep the hot path read-only.
@@ -113,7 +114,9 @@ def apikey_create(
 
 @transaction.atomic
 def apikey_revoke(*, actor: Actor, key: ApiKey) -> None:
+    """Revoke a key: refused from now on, and its open streams close (in every web process)."""
     ApiKey.objects.filter(pk=key.pk, revoked_at=None).update(revoked_at=timezone.now())
+    sockets_close(key_id=key.pk, reason="API key revoked")
     audit_record(
         actor=actor,
         action="apikey.revoke",
@@ -121,6 +124,25 @@ def apikey_revoke(*, actor: Actor, key: ApiKey) -> None:
         obj=key,
         object_repr=f"{key.user.username}: {key.label}",
     )
+
+
+@transaction.atomic
+def user_password_set(*, actor: Actor, user: User, password: str) -> None:
+    """Set a new password (validated by the caller's form); every socket the user holds
+    closes: other sessions end, and streams opened with the old password or a key reconnect."""
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    audit_record(actor=actor, action="user.password_change", obj=user)
+    sockets_close(user_id=user.pk, reason="password changed")
+
+
+@transaction.atomic
+def user_deactivate(*, actor: Actor, user: User) -> None:
+    """Refuse the user's logins and keys from now on, and close every socket they hold."""
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    user.is_active = False
+    audit_record(actor=actor, action="user.deactivate", obj=user)
+    sockets_close(user_id=user.pk, reason="account deactivated")
 
 
 def apikey_authenticate(*, token: str) -> ApiKey | None:

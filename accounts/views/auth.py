@@ -8,7 +8,7 @@ from django.views.decorators.http import require_http_methods
 
 from .. import services
 from ..audit import Actor
-from ..forms import SignupForm, apply_errors
+from ..forms import PasswordChangeForm, SetPasswordForm, SignupForm, apply_errors
 
 # Signup sets the password itself, so the session is bound to the backend that checks it.
 SESSION_BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -52,3 +52,21 @@ class LogoutView(auth_views.LogoutView):
 
             session_sockets_close(session_key=session_key)
         return response
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    form_class = PasswordChangeForm
+
+    def get_form(self, form_class=None):
+        form = super().get_form(form_class)
+        form.actor = Actor.from_request(self.request)
+        return form
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    form_class = SetPasswordForm
+
+    def get_form(self, form_class=None):
+        form = super().get_form(form_class)
+        form.actor = Actor(user=self.user, ip=Actor.from_request(self.request).ip)
+        return form

@@ -12,12 +12,14 @@ from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
-from django.contrib.auth import authenticate
+from django.contrib.auth import HASH_SESSION_KEY, authenticate
 from django.http import HttpRequest
+from django.utils.crypto import constant_time_compare
 
 from accounts.authentication import parse_authorization
 from accounts.models import ApiKey, User
 from accounts.services import APIKEY_KIND, apikey_authenticate
+from core.clientip import scope_meta
 
 
 @dataclass(frozen=True)
@@ -56,9 +58,8 @@ def _authorization(scope) -> str:
 def _http_request(scope) -> HttpRequest:
     """For `authenticate()`: login throttling (axes) needs the client's address."""
     request = HttpRequest()
-    client = scope.get("client") or ("", 0)
     request.META = {
-        "REMOTE_ADDR": client[0] or "",
+        **scope_meta(scope),  # the client's address through trusted proxies (core.clientip)
         "HTTP_USER_AGENT": header(scope, b"user-agent"),
         "PATH_INFO": scope.get("path", ""),
     }
@@ -87,6 +88,29 @@ def api_caller(scope) -> ApiCaller | None:
     if user is None or not user.is_active:
         return None
     return ApiCaller(user=user, api_key=None)
+
+
+def caller_still_valid(caller: ApiCaller) -> bool:
+    """The handshake's credential, read again: the key still usable, or the password the
+    same; the user still active. Sync."""
+    user = User.objects.filter(pk=caller.user.pk).first()
+    if user is None or not user.is_active:
+        return False
+    if caller.api_key is not None:
+        key = ApiKey.objects.filter(pk=caller.api_key.pk).first()
+        return key is not None and key.is_usable()
+    return constant_time_compare(user.password, caller.user.password)
+
+
+def session_still_valid(session, user: User) -> bool:
+    """A portal socket's session still exists and still matches its user's password (as
+    Django checks on every request), and the user is active. Sync."""
+    if not session.exists(session.session_key):
+        return False
+    fresh = User.objects.filter(pk=user.pk).first()
+    if fresh is None or not fresh.is_active:
+        return False
+    return constant_time_compare(session.get(HASH_SESSION_KEY, ""), fresh.get_session_auth_hash())
 
 
 def same_origin(scope) -> bool:

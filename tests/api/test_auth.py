@@ -2,14 +2,18 @@
 
 import base64
 from datetime import timedelta
+from ipaddress import ip_network
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts import services
 from accounts.audit import Actor
-from accounts.models import ApiKey
+from accounts.models import ApiKey, AuditEntry
+from core.clientip import client_address
+from core.env import env_networks
 from tests.conftest import PASSWORD, make_key
 
 pytestmark = pytest.mark.django_db
@@ -145,3 +149,90 @@ def test_password_basic_auth_is_throttled(owner, settings):
     right = _get(_basic("alice", PASSWORD))
     assert right.status_code == 401 and "Too many failed logins" in right.json()["error"]
     assert _get(_basic("alice", owner.key)).status_code == 200  # keys are not passwords
+
+
+# --- behind a reverse proxy (DC_TRUSTED_PROXIES) ----------------------------------------------
+PROXY = "10.0.0.2"  # the load balancer: every request reaches us from it
+
+
+@pytest.fixture
+def behind_proxy(settings):
+    settings.DC_TRUSTED_PROXIES = (ip_network("10.0.0.0/24"),)
+    settings.AXES_FAILURE_LIMIT = 3
+
+
+def _via_proxy(header: str, forwarded_for: str, path: str = "/api/v1/orgs/"):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=header)
+    return client.get(path, REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=forwarded_for)
+
+
+def test_an_attacker_behind_the_proxy_locks_out_only_themselves(owner, behind_proxy):
+    """Guessing alice's password from one address must not lock alice out everywhere: the
+    lockout is keyed on the client the trusted proxy names, not on the proxy."""
+    attacker, alice_at_home = "203.0.113.5", "198.51.100.7"
+    for _ in range(3):
+        assert _via_proxy(_basic("alice", "guess"), attacker).status_code in (401, 429)
+    assert _via_proxy(_basic("alice", PASSWORD), attacker).status_code == 429
+    assert _via_proxy(_basic("alice", PASSWORD), alice_at_home).status_code == 200
+
+
+def test_a_forged_forwarded_for_does_not_evade_the_lockout(owner, behind_proxy):
+    """The client writes what it likes left of the proxy's entry, and a client that is not a
+    trusted proxy may send the header itself: neither changes whose attempts they count as."""
+    for n in range(3):
+        forged = f"192.0.2.{n}, 203.0.113.5"  # the proxy appended the real address
+        assert _via_proxy(_basic("alice", "guess"), forged).status_code in (401, 429)
+    assert _via_proxy(_basic("alice", PASSWORD), "192.0.2.99, 203.0.113.5").status_code == 429
+    direct = APIClient()
+    direct.credentials(HTTP_AUTHORIZATION=_basic("alice", "guess"))
+    for n in range(3):
+        direct.get("/api/v1/orgs/", REMOTE_ADDR="198.18.0.1", HTTP_X_FORWARDED_FOR=f"10.0.0.{n}")
+    direct.credentials(HTTP_AUTHORIZATION=_basic("alice", PASSWORD))
+    locked = direct.get("/api/v1/orgs/", REMOTE_ADDR="198.18.0.1", HTTP_X_FORWARDED_FOR="1.1.1.1")
+    assert locked.status_code == 429
+
+
+def test_the_audit_log_records_the_client_behind_the_proxy(owner, behind_proxy):
+    client = owner.client()
+    response = client.post(
+        "/api/v1/user/apikeys/",
+        {"label": "ci"},
+        format="json",
+        REMOTE_ADDR=PROXY,
+        HTTP_X_FORWARDED_FOR="203.0.113.5, 10.0.0.7",  # two proxies of ours
+    )
+    assert response.status_code == 201
+    entry = AuditEntry.objects.filter(action="apikey.create").latest("id")
+    assert entry.ip == "203.0.113.5"
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "expected"),
+    [
+        ("203.0.113.5", "1.2.3.4", "203.0.113.5"),  # not a proxy of ours: its header is ignored
+        (PROXY, "1.2.3.4, 203.0.113.5", "203.0.113.5"),
+        (PROXY, "203.0.113.5:4711", "203.0.113.5"),
+        (PROXY, "[2001:db8::5]:4711", "2001:db8::5"),
+        (PROXY, "not-an-address, 203.0.113.5", "203.0.113.5"),
+        (PROXY, "203.0.113.5, garbage", PROXY),  # the proxy wrote nothing usable
+        (PROXY, "10.0.0.9", "10.0.0.9"),  # only proxies: the left-most is the client
+        (f"::ffff:{PROXY}", "203.0.113.5", "203.0.113.5"),
+        (PROXY, "", PROXY),
+    ],
+)
+def test_client_address(peer, forwarded, expected):
+    trusted = (ip_network("10.0.0.0/24"),)
+    assert client_address(peer, forwarded, trusted) == expected
+
+
+@pytest.mark.parametrize("value", ["10.0.0.1/8", "10.0.0.0/33", "proxy.example", "10.0.0.0/24,,"])
+def test_trusted_proxies_are_parsed_strictly(monkeypatch, value):
+    monkeypatch.setenv("DC_TRUSTED_PROXIES", value)
+    with pytest.raises(ImproperlyConfigured, match="DC_TRUSTED_PROXIES"):
+        env_networks("DC_TRUSTED_PROXIES")
+    monkeypatch.setenv("DC_TRUSTED_PROXIES", " 10.0.0.0/24, 2001:db8::1 ")
+    assert env_networks("DC_TRUSTED_PROXIES") == (
+        ip_network("10.0.0.0/24"),
+        ip_network("2001:db8::1/128"),
+    )

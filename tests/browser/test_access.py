@@ -6,6 +6,7 @@ import re
 import pytest
 
 from nodes import services as node_services
+from tests.conftest import PASSWORD
 from tests.events.conftest import register_node
 
 from .conftest import LIVE, expect
@@ -78,3 +79,29 @@ def test_logging_out_closes_the_live_socket_of_every_tab_of_that_session(portal,
     assert len(page.sockets) == 1  # it did not try again with a dead session
     page.page.reload()
     expect(page.page).to_have_url(re.compile(r"/login/\?next="))
+
+
+NEW = "a brand new passphrase 991"
+
+
+def test_changing_the_password_closes_the_live_page_another_browser_has_open(portal, owner):
+    """Alice suspects someone logged in as her: changing her password stops the live page in
+    that other browser at once (not at its next request) and it does not reconnect."""
+    node, _ = register_node(owner)
+    path = f"/orgs/acme/nodes/{node.uuid}/"
+    intruder = portal.login("alice")
+    intruder.open(path)
+    alice = portal.login("alice")
+
+    alice.open("/password/change/", live=False)
+    form = {"old_password": PASSWORD, "new_password1": NEW, "new_password2": NEW}
+    for name, value in form.items():
+        alice.page.locator(f'input[name="{name}"]').fill(value)
+    alice.page.get_by_role("button", name="Change password").click()
+    expect(alice.page.get_by_role("heading", name="Password changed")).to_be_visible()
+
+    expect(intruder.status()).to_have_text("signed out", timeout=LIVE)
+    intruder.wait_closed(intruder.sockets[0])
+    assert len(intruder.sockets) == 1  # it did not try again
+    intruder.page.reload()
+    expect(intruder.page).to_have_url(re.compile(r"/login/\?next="))

@@ -138,6 +138,8 @@ def control_plane(transactional_db, settings, tmp_path):
         DATABASE_URL=_database_url(),
         REDIS_URL=redis_url,
         DC_PUBLIC_URL=f"http://{net.GATEWAY}:{port}",
+        # Served on every interface: DEBUG off, host names from DC_PUBLIC_URL (and loopback).
+        DC_BIND_HOST=ALL_INTERFACES,
         DC_VAR_DIR=str(tmp_path / "var"),
         DC_HEARTBEAT_INTERVAL=str(HEARTBEAT),
         DC_SWEEP_INTERVAL="1",

@@ -1,4 +1,8 @@
-"""The portal's events socket: session auth, membership on every subscription, catch-up."""
+"""The portal's events socket: session auth, membership on every subscription, catch-up,
+closing with the session's credentials, bounded input."""
+
+import asyncio
+import json
 
 import pytest
 from channels.db import database_sync_to_async
@@ -11,6 +15,7 @@ from accounts.models import Membership
 from nodes import services as node_services
 from nodes.events import node_state_event
 from nodes.models import DockerEvent
+from tests.conftest import PASSWORD
 
 from .conftest import browser_socket, receive_until, register_node, run, session_cookie
 
@@ -197,3 +202,112 @@ def test_bad_messages_get_errors_and_the_socket_stays(owner):
         assert await socket.receive_json_from() == {"type": "pong"}
 
     run(scenario)
+
+
+def test_a_password_change_closes_the_users_portal_sockets_in_every_browser(owner, writer):
+    """Alice changes her password because someone else is logged in as her: the other
+    browser's live page stops at once, not at its next HTTP request."""
+    tab = Client()
+    tab.force_login(owner.user)
+    intruder = session_cookie(owner.user)
+    own_tab = tab.cookies["sessionid"].value
+    bystander = session_cookie(writer.user)
+    new = "a brand new passphrase 991"
+    form = {"old_password": PASSWORD, "new_password1": new, "new_password2": new}
+
+    async def scenario():
+        theirs, _ = await subscribed(intruder, org="acme")
+        mine, _ = await subscribed(own_tab, org="acme")
+        kept, _ = await subscribed(bystander, org="acme")
+        response = await database_sync_to_async(tab.post)("/password/change/", form)
+        assert response.status_code == 302
+        codes = [await s.receive_close(timeout=1) for s in (theirs, mine)]
+        assert await kept.receive_nothing(timeout=0.2)
+        return codes, await browser_socket(intruder).connect()
+
+    codes, again = run(scenario)
+    assert codes == [4401, 4401]
+    assert again == (False, 4401)  # the old session no longer authenticates
+
+
+def test_deactivating_a_user_closes_their_portal_sockets(owner, writer):
+    cookie = session_cookie(writer.user)
+
+    async def scenario():
+        socket, _ = await subscribed(cookie, org="acme")
+        await database_sync_to_async(account_services.user_deactivate)(
+            actor=Actor(user=owner.user), user=writer.user
+        )
+        return await socket.receive_close(timeout=1)
+
+    assert run(scenario) == 4401
+
+
+def test_a_password_change_while_the_socket_connects_still_closes_it(owner, monkeypatch):
+    cookie = session_cookie(owner.user)
+    consumer = "nodes.consumers.EventsConsumer"
+
+    async def accept_then_change_password(self, subprotocol=None):
+        await AsyncJsonWebsocketConsumer.accept(self, subprotocol)
+        await database_sync_to_async(account_services.user_password_set)(
+            actor=Actor(user=owner.user), user=owner.user, password="a brand new passphrase 991"
+        )
+
+    monkeypatch.setattr(f"{consumer}.accept", accept_then_change_password)
+
+    async def scenario():
+        socket = browser_socket(cookie)
+        assert (await socket.connect())[0]
+        return await socket.receive_close(timeout=1)
+
+    assert run(scenario) == 4401
+
+
+def test_subscribe_flood_closes_the_socket_with_a_reason(owner):
+    """Each subscribe costs membership checks and a catch-up query: a page that sends them
+    without pause is closed (4429, saying why), not served nor silently ignored."""
+    cookie = session_cookie(owner.user)
+
+    async def scenario():
+        socket = browser_socket(cookie)
+        assert (await socket.connect())[0]
+        for _ in range(60):
+            await socket.send_json_to({"type": "subscribe", "org": "nope"})
+        while True:
+            message = await socket.receive_output(3)
+            if message["type"] == "websocket.close":
+                return message
+            assert json.loads(message["text"])["error"] == "not found"
+
+    closed = run(scenario)
+    assert closed["code"] == 4429 and "messages a second" in closed["reason"]
+
+
+def test_a_huge_message_closes_the_socket_with_a_reason(owner):
+    cookie = session_cookie(owner.user)
+
+    async def scenario():
+        socket = browser_socket(cookie)
+        assert (await socket.connect())[0]
+        await socket.send_json_to({"type": "subscribe", "org": "a" * 1_000_000})
+        return await socket.receive_output(1)
+
+    closed = run(scenario)
+    assert closed["type"] == "websocket.close" and closed["code"] == 1009 and closed["reason"]
+
+
+def test_a_page_within_the_limits_keeps_its_socket(owner):
+    cookie = session_cookie(owner.user)
+
+    async def scenario():
+        socket, _ = await subscribed(cookie, org="acme", recent=0)
+        for _ in range(3):  # a page pings now and then, well under the rate
+            await socket.send_json_to({"type": "ping"})
+            assert await socket.receive_json_from() == {"type": "pong"}
+            await asyncio.sleep(0.25)
+        for _ in range(10):  # and may subscribe to a few groups at once
+            await socket.send_json_to({"type": "subscribe", "org": "acme", "recent": 0})
+            assert (await socket.receive_json_from())["type"] == "subscribed"
+        return await socket.receive_nothing(timeout=0.2)
+
+    assert run(scenario)

@@ -1,6 +1,7 @@
 """Signup, login and its lockout, logout, password change and reset."""
 
 import re
+from ipaddress import ip_network
 
 import pytest
 
@@ -96,6 +97,22 @@ def test_wrong_password_shows_an_error_then_lockout_page_with_429(client, owner,
     response = client.post("/login/", {"username": "alice", "password": PASSWORD})
     assert response.status_code == 429
     assert "_auth_user_id" not in client.session
+
+
+def test_login_lockout_behind_a_trusted_proxy_is_per_client(client, owner, settings):
+    """Behind the load balancer every login comes from its address: the lockout must count
+    the client it names in X-Forwarded-For, or one guesser locks alice out for everyone."""
+    settings.DC_TRUSTED_PROXIES = (ip_network("10.0.0.0/24"),)
+    settings.AXES_FAILURE_LIMIT = 3
+    proxy = {"REMOTE_ADDR": "10.0.0.2"}
+    guesser = {**proxy, "HTTP_X_FORWARDED_FOR": "203.0.113.5"}
+    for _ in range(3):
+        client.post("/login/", {"username": "alice", "password": "wrong"}, **guesser)
+    response = client.post("/login/", {"username": "alice", "password": PASSWORD}, **guesser)
+    assert response.status_code == 429
+    alice = {**proxy, "HTTP_X_FORWARDED_FOR": "198.51.100.7"}
+    response = client.post("/login/", {"username": "alice", "password": PASSWORD}, **alice)
+    assert response.status_code == 302 and client.session["_auth_user_id"] == str(owner.user.pk)
 
 
 def test_logout_is_a_post_and_ends_the_session(client, owner):

@@ -5,18 +5,24 @@ import secrets
 import uvicorn
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+
+from core.clientip import is_loopback
 
 
 class Command(BaseCommand):
     help = "Serve the portal, API and websockets (and, embedded, the Celery worker and beat)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument(
+            "--host", default=None, help="Address to bind (default: DC_BIND_HOST, 127.0.0.1)."
+        )
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--no-admin", action="store_true", help="Skip the first-run admin.")
 
     def handle(self, *args, host, port, no_admin, **options):
+        host = host or settings.DC_BIND_HOST
+        self._check_exposure(host)
         if not no_admin:
             self._first_run_admin()
         from dockercloud.celery import app
@@ -37,13 +43,27 @@ class Command(BaseCommand):
                 log_level="info",
                 ws_ping_interval=20,
                 lifespan="off",
-                proxy_headers=True,
+                # The access log goes through settings.LOGGING (credentials redacted).
+                log_config=None,
+                # Forwarded addresses are read by core.clientip, from DC_TRUSTED_PROXIES only;
+                # uvicorn's own handling trusts 127.0.0.1 by default.
+                proxy_headers=False,
             )
         finally:
             if contexts:
                 from core.embedded import stop_embedded_celery
 
                 stop_embedded_celery(contexts)
+
+    def _check_exposure(self, host: str) -> None:
+        """Settings made for a loopback bind (DEBUG, any Host name) must not face a network."""
+        if is_loopback(host) or not (settings.DEBUG or "*" in settings.ALLOWED_HOSTS):
+            return
+        raise CommandError(
+            f"Refusing to serve on {host} with settings made for a loopback bind (DEBUG on, "
+            f"every Host name accepted). Set DC_BIND_HOST={host} and DC_PUBLIC_URL (or "
+            f"DC_ALLOWED_HOSTS); `make run HOST={host}` sets DC_BIND_HOST."
+        )
 
     def _topology(self) -> str:
         db = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
