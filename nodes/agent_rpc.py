@@ -1,10 +1,12 @@
 """Commands to a node's agent over its control channel, from any process."""
 
 import asyncio
+import time
 import uuid
 
 from channels.layers import get_channel_layer
 
+from core import signing
 from core.loops import run_on_layer_loop
 
 from .groups import agent_group
@@ -34,3 +36,30 @@ async def _call(node_uuid, name: str, args: dict, timeout: float) -> dict:
 def agent_command(node_uuid, name: str, args: dict | None = None, *, timeout: float = 60) -> dict:
     """Send a command and wait for its result `{"ok", "output", "error", "data"}`."""
     return run_on_layer_loop(_call(node_uuid, name, args or {}, timeout), timeout + 5)
+
+
+# How long a signed upgrade stays acceptable to the agent: long enough for a slow link and a
+# few minutes of clock skew, short enough that a captured command is soon useless.
+UPGRADE_VALID_SECONDS = 600
+
+
+def upgrade_message(*, node_uuid, sha256: str, version: str, expires: int) -> bytes:
+    """The text an agent checks the upgrade signature on (dockercloud_agent.upgrade builds the
+    same bytes): this node, this agent build, until then."""
+    return (
+        f"dockercloud upgrade_agent v1\nnode {node_uuid}\nsha256 {sha256}\n"
+        f"version {version}\nexpires {expires}\n"
+    ).encode()
+
+
+def signed_upgrade_args(*, node_uuid, url: str, sha256: str, version: str) -> dict:
+    """The `upgrade_agent` command's arguments, signed with the control plane's key."""
+    expires = int(time.time()) + UPGRADE_VALID_SECONDS
+    message = upgrade_message(node_uuid=node_uuid, sha256=sha256, version=version, expires=expires)
+    return {
+        "url": url,
+        "sha256": sha256,
+        "version": version,
+        "expires": expires,
+        "signature": signing.sign_b64(message),
+    }
