@@ -96,6 +96,7 @@ def test_registration_signs_the_hosts_csr(owner, client):
     cert.verify_directly_issued_by(ca_cert)
     sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert "10.250.0.9" in [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)]
+    assert node.cert_sha256 == cert.fingerprint(hashes.SHA256()).hex()
     assert base64.b64decode(body["signing_key"]) == signing_public_key()
     assert body["daemon"]["log_opts"]["max-size"] == "10m"
     assert body["ws_url"] == "ws://testserver/ws/agent/"
