@@ -18,9 +18,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from accounts.audit import SYSTEM
+from core import crypto
 from nodes import services as node_services
 from nodes.docker_client import NotPinned, direct_client
-from nodes.models import Node
+from nodes.models import Node, OrgCA
 from tests.e2e.conftest import wait_for
 
 from .test_registration import FACTS, new_token, register
@@ -228,3 +229,32 @@ def test_a_terminated_or_other_nodes_certificate_is_refused_where_a_node_is_dial
         assert _answers(node_b)
     finally:
         _stop(genuine)
+
+    # Nor does a node's certificate open another node's daemon: it is no client certificate.
+    authority = OrgCA.objects.get(organization=owner.org)
+    files = {"ca.pem": authority.ca_cert, "platform-cert.pem": authority.client_cert}
+    files["platform-key.pem"] = crypto.decrypt(authority.client_key_encrypted)
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    ca_path = tmp_path / "ca.pem"
+    tls = (
+        f"--tlsverify --tlscacert={ca_path} --tlscert={second.cert_path} --tlskey={second.key_path}"
+    )
+    daemon = host.start_dockerd([*tls.split(), "-H", "tcp://0.0.0.0:2375", "--bridge=none"])
+    try:
+        assert _answers(node_b)  # B's real daemon, through the pin
+
+        def ping_as(cert, key):
+            session = requests.Session()
+            session.trust_env = False
+            url = f"https://{host.address}:2375/_ping"
+            return session.get(url, cert=(str(cert), str(key)), verify=str(ca_path), timeout=10)
+
+        assert ping_as(tmp_path / "platform-cert.pem", tmp_path / "platform-key.pem").text == "OK"
+        with pytest.raises(requests.exceptions.SSLError):
+            ping_as(first.cert_path, first.key_path)  # the terminated node's
+        with pytest.raises(requests.exceptions.SSLError):
+            ping_as(second.cert_path, second.key_path)  # even the node's own
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)
