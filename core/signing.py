@@ -48,11 +48,6 @@ def _key() -> Ed25519PrivateKey:
     return parse_private_key(settings.DC_SIGNING_KEY)
 
 
-def reload_key() -> None:
-    """Forget the loaded key (tests that change DC_SIGNING_KEY)."""
-    _key.cache_clear()
-
-
 def public_key_b64() -> str:
     """The public half as the agent stores it: the 32 raw bytes, base64."""
     raw = (
