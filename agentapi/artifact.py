@@ -1,6 +1,7 @@
 """The agent artifact the control plane serves: one zipapp built from agent/ (pure Python)."""
 
 import importlib.util
+import re
 import threading
 from pathlib import Path
 
@@ -29,3 +30,12 @@ def agent_pyz() -> tuple[Path, str]:
             _built["sha256"] = module.build(str(dest))
             _built["stamp"] = stamp
         return dest, _built["sha256"]
+
+
+def agent_version() -> str:
+    """The version of the agent that `agent_pyz` builds (its `__version__`)."""
+    init = Path(settings.BASE_DIR) / "agent" / "dockercloud_agent" / "__init__.py"
+    found = re.search(r'^__version__ = "([^"]+)"$', init.read_text(), re.MULTILINE)
+    if found is None:
+        raise RuntimeError(f"no __version__ in {init}")
+    return found[1]

@@ -2,8 +2,10 @@
 # dockercloud node installer: installs Docker Engine (from the distro) and the dockercloud agent,
 # registers this host with the control plane and starts the agent.
 #
-#   curl -fsSL '@@SERVER@@/install/@@TOKEN@@' | sudo sh
+#   curl -fsSL '@@SERVER@@/install/@@TOKEN@@' | sudo sh -s -- --sha256 AGENT_SHA256
 #
+# The agent is run only if its sha256 is the one the install command carries (the command
+# comes from the control plane's portal or API; the download may come through anything).
 # Re-running it is safe: a registered host keeps its registration, and the agent is restarted
 # with the control plane's current agent.
 set -eu
@@ -24,6 +26,7 @@ PKG=
 APT_UPDATED=
 PYTHON=
 DL_TMP=
+AGENT_SHA256=
 
 say() {
     printf 'dockercloud: %s\n' "$*"
@@ -41,6 +44,40 @@ have() {
 cleanup() {
     if [ -n "$DL_TMP" ]; then
         rm -f "$DL_TMP"
+    fi
+}
+
+parse_args() {
+    while [ "$#" -gt 0 ]; do
+        case "$1" in
+            --sha256)
+                [ "$#" -ge 2 ] || die "--sha256 needs the agent's sha256"
+                AGENT_SHA256=$2
+                shift 2
+                ;;
+            --sha256=*)
+                AGENT_SHA256=${1#--sha256=}
+                shift
+                ;;
+            *)
+                die "unknown argument '$1' (this script takes --sha256 HEX)"
+                ;;
+        esac
+    done
+    [ -n "$AGENT_SHA256" ] || die "this install command does not say which agent to trust (no --sha256): copy the whole command from the control plane"
+    case "$AGENT_SHA256" in
+        *[!0-9a-f]*) die "--sha256 must be 64 lowercase hex digits, got '$AGENT_SHA256'" ;;
+    esac
+    [ "${#AGENT_SHA256}" -eq 64 ] || die "--sha256 must be 64 lowercase hex digits, got '$AGENT_SHA256'"
+}
+
+# sha256_of FILE: its sha256 in hex (coreutils, else the python3 found by install_prerequisites)
+sha256_of() {
+    if have sha256sum; then
+        sha256sum "$1" </dev/null | cut -d ' ' -f 1
+    else
+        "$PYTHON" -c 'import hashlib, sys
+print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' "$1" </dev/null
     fi
 }
 
@@ -160,6 +197,12 @@ download_agent() {
     else
         wget -q -T 60 -O "$DL_TMP" "$url" </dev/null
     fi || die "could not download $url: check that this host reaches the control plane at $SERVER"
+    got=$(sha256_of "$DL_TMP") || die "could not compute the sha256 of the downloaded agent"
+    if [ "$got" != "$AGENT_SHA256" ]; then
+        rm -f "$DL_TMP"
+        die "the agent downloaded from $url has sha256 $got, but the install command expects $AGENT_SHA256: not running it. If the control plane was upgraded since, get a new install command; otherwise something between this host and the control plane changed the download"
+    fi
+    say "agent verified (sha256 $AGENT_SHA256)"
     "$PYTHON" "$DL_TMP" version </dev/null >/dev/null 2>&1 \
         || die "the downloaded agent does not run with $PYTHON: check $url"
     chmod 755 "$DL_TMP"
@@ -257,8 +300,9 @@ wait_for_agent() {
 
 main() {
     trap cleanup EXIT
+    parse_args "$@"
     if [ "$(id -u)" != 0 ]; then
-        die "run it as root: curl -fsSL '$SERVER/install/$TOKEN' | sudo sh"
+        die "run it as root: curl -fsSL '$SERVER/install/$TOKEN' | sudo sh -s -- --sha256 $AGENT_SHA256"
     fi
     detect_os
     install_prerequisites

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import paramiko
 
+from . import install
+
 CONNECT_TIMEOUT = 10  # seconds, for the TCP connection, the banner, authentication, the channel
 COMMAND_TIMEOUT = 30 * 60  # installing Docker from a slow mirror can take minutes
 EXIT_STATUS_WAIT = 10
@@ -101,7 +103,7 @@ def install_command(*, base: str, token: str, username: str, sudo_password: bool
     sudo reads the password from standard input (`-S`, no prompt) when we log in with one;
     with a key, sudo must not ask (`-n`), so it fails at once with its own clear message.
     """
-    pipeline = f"curl -fsSL {shlex.quote(f'{base}/install/{token}')} | sh"
+    pipeline = install.install_command(base, token, sudo=False)
     if username == "root":
         return pipeline
     sudo = "sudo -S -p ''" if sudo_password else "sudo -n"

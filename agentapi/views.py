@@ -8,10 +8,13 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from core import signing
+from core.clientip import client_ip
 from nodes import selectors as node_selectors
 from nodes import services as node_services
 
 from .artifact import agent_pyz
+from .install import install_command  # noqa: F401 (the portal and the API import it here)
 
 log = logging.getLogger(__name__)
 SCRIPT = (settings.BASE_DIR / "agentapi" / "install.sh").read_text()
@@ -31,10 +34,6 @@ def public_base(request, *, for_provider: bool = False) -> str:
         port = request.get_port()
         return f"http://{GATEWAY}:{port}"
     return request.build_absolute_uri("/").rstrip("/")
-
-
-def install_command(base: str, token: str) -> str:
-    return f"curl -fsSL {base}/install/{token} | sudo sh"
 
 
 def _failing_script(message: str) -> HttpResponse:
@@ -80,10 +79,10 @@ def register(request):
             token=str(body.get("token") or ""),
             csr=str(body.get("csr") or ""),
             facts=body.get("facts") or {},
-            remote_ip=request.META.get("REMOTE_ADDR"),
+            remote_ip=client_ip(request),
         )
     except node_services.RegistrationRefused as exc:
-        log.info("registration refused from %s: %s", request.META.get("REMOTE_ADDR"), exc)
+        log.info("registration refused from %s: %s", client_ip(request), exc)
         return JsonResponse({"error": str(exc)}, status=exc.status)
     node = result["node"]
     base = public_base(request)
@@ -95,6 +94,8 @@ def register(request):
             "secret": result["secret"],
             "cert": result["cert"],
             "ca_cert": result["ca_cert"],
+            # The agent runs only upgrades signed with this key's private half.
+            "signing_key": signing.public_key_b64(),
             "ws_url": f"{ws_base}/ws/agent/",
             "heartbeat_interval": node.heartbeat_interval,
             "daemon": {

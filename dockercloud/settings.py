@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from core import signing
 from core.clientip import LOOPBACK_NAMES, is_loopback
 from core.env import env_bool, env_int, env_list, env_networks, env_secret, env_str
 
@@ -37,16 +38,26 @@ if DEBUG and not LOOPBACK_BIND:
 
 
 def _private_file(path: Path, make) -> str:
-    """Read a generated secret from `path`, creating it (mode 600) on first use."""
+    """Read a generated secret from `path`, creating it (mode 600) on first use.
+
+    Processes started together (web, worker, beat) may all find it missing: each writes a
+    file of its own and links it into place, so one wins and every one reads the winner's.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         return path.read_text().strip()
     except FileNotFoundError:
-        value = make()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
-            fh.write(value + "\n")
-        return value
+            fh.write(make() + "\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+        return path.read_text().strip()
 
 
 SECRET_KEY = env_secret("DC_SECRET_KEY")
@@ -78,6 +89,21 @@ if "*" in ALLOWED_HOSTS and not LOOPBACK_BIND:
         f"DC_ALLOWED_HOSTS='*' while serving on {DC_BIND_HOST}: name the host names instead."
     )
 CSRF_TRUSTED_ORIGINS = env_list("DC_CSRF_TRUSTED_ORIGINS")
+if PRODUCTION and not DC_PUBLIC_URL.startswith("https://"):
+    # Hosts fetch the install script and the agent they run as root from here.
+    raise ImproperlyConfigured(
+        f"DC_PUBLIC_URL must be an https:// URL in production; got {DC_PUBLIC_URL!r}"
+    )
+# Signs agent upgrades (core.signing); agents get the public half at registration.
+DC_SIGNING_KEY = env_secret("DC_SIGNING_KEY")
+if not DC_SIGNING_KEY:
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "DC_SIGNING_KEY (or DC_SIGNING_KEY_FILE) is required in production: "
+            "an Ed25519 key from `openssl genpkey -algorithm ed25519`"
+        )
+    DC_SIGNING_KEY = _private_file(VAR_DIR / "signing.key", signing.generate_key_pem)
+signing.parse_private_key(DC_SIGNING_KEY)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -2,7 +2,7 @@
 
 python -m lab up 3 [--sshd --ssh-password PW | --authorized-keys FILE] [--firewall-2375]
 python -m lab ls
-python -m lab exec h1 -- sh -c "curl -fsSL http://10.250.0.1:8000/install/TOKEN | sh"
+python -m lab exec h1 -- sh -c "INSTALL COMMAND, without sudo"   # from the portal or the API
 python -m lab gateway
 python -m lab down [NAME ...]
 """

@@ -2,10 +2,12 @@
 
 import asyncio
 import logging
+import time
 import uuid
 
 from channels.layers import get_channel_layer
 
+from core import signing
 from core.loops import run_on_layer_loop
 
 from .groups import agent_group
@@ -49,3 +51,30 @@ def agent_disconnect(node_uuid, reason: str) -> None:
         run_on_layer_loop(send, SEND_TIMEOUT)
     except Exception as exc:  # noqa: BLE001 (the node is terminated whatever its socket does)
         log.warning("closing node %s's agent socket failed: %r", node_uuid, exc)
+
+
+# How long a signed upgrade stays acceptable to the agent: long enough for a slow link and a
+# few minutes of clock skew, short enough that a captured command is soon useless.
+UPGRADE_VALID_SECONDS = 600
+
+
+def upgrade_message(*, node_uuid, sha256: str, version: str, expires: int) -> bytes:
+    """The text an agent checks the upgrade signature on (dockercloud_agent.upgrade builds the
+    same bytes): this node, this agent build, until then."""
+    return (
+        f"dockercloud upgrade_agent v1\nnode {node_uuid}\nsha256 {sha256}\n"
+        f"version {version}\nexpires {expires}\n"
+    ).encode()
+
+
+def signed_upgrade_args(*, node_uuid, url: str, sha256: str, version: str) -> dict:
+    """The `upgrade_agent` command's arguments, signed with the control plane's key."""
+    expires = int(time.time()) + UPGRADE_VALID_SECONDS
+    message = upgrade_message(node_uuid=node_uuid, sha256=sha256, version=version, expires=expires)
+    return {
+        "url": url,
+        "sha256": sha256,
+        "version": version,
+        "expires": expires,
+        "signature": signing.sign_b64(message),
+    }

@@ -1,8 +1,10 @@
 """Each organization's certificate authority (cryptography's x509).
 
 The agent makes the daemon's key on the node and sends a CSR; we sign a server certificate for
-the node's addresses and name. The platform talks to daemons with a client certificate of the
-same CA. ECDSA P-256 keys: small, fast, and accepted by every supported dockerd.
+the node's identity (its uuid's name, the address it registered from). The platform talks to
+daemons with a client certificate of the same CA, and accepts from a daemon only the very
+certificate issued to that node (nodes.docker_client). ECDSA P-256 keys: small, fast, and
+accepted by every supported dockerd.
 """
 
 import ipaddress
@@ -106,11 +108,12 @@ def sign_server_csr(
     csr_pem: str,
     ca_cert_pem: str,
     ca_key_pem: str,
-    hostname: str,
     addresses: list[str],
     fqdn: str,
 ) -> x509.Certificate:
-    """Sign a daemon certificate for the node's names and addresses from the node's own CSR."""
+    """Sign a daemon certificate from the node's own CSR for the identity the control plane
+    gives it: its uuid's name and the addresses the caller validated. Nothing the CSR asks
+    for (subject, names, extensions) is copied: only its public key is used."""
     try:
         csr = x509.load_pem_x509_csr(csr_pem.encode())
     except ValueError as exc:
@@ -119,15 +122,9 @@ def sign_server_csr(
         raise CSRError("the CSR's signature does not verify")
     ca_cert = x509.load_pem_x509_certificate(ca_cert_pem.encode())
     ca_key = serialization.load_pem_private_key(ca_key_pem.encode(), password=None)
-    names: list[x509.GeneralName] = [x509.DNSName(fqdn), x509.DNSName("localhost")]
-    if hostname:
-        names.append(x509.DNSName(hostname))
-    ips = {"127.0.0.1", *addresses}
-    for address in sorted(ips):
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(address)))
-        except ValueError:
-            raise CSRError(f"not an IP address: {address!r}") from None
+    names: list[x509.GeneralName] = [x509.DNSName(fqdn)]
+    for address in sorted(set(addresses)):
+        names.append(x509.IPAddress(ipaddress.ip_address(address)))
     return (
         _builder(_name(fqdn, "dockercloud node"), ca_cert.subject, csr.public_key(), LEAF_YEARS)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -139,3 +136,8 @@ def sign_server_csr(
 
 def cert_pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def cert_sha256(cert: x509.Certificate) -> str:
+    """The certificate's SHA-256 fingerprint in hex: what a client pins it by."""
+    return cert.fingerprint(hashes.SHA256()).hex()

@@ -249,24 +249,27 @@ def _create_node(cluster: NodeCluster, driver) -> None:
     _boot_host(cluster, node, driver)
 
 
-def boot_script(install_url: str) -> str:
-    """The cloud-init user data: run the install script, retrying while the control plane is
-    out of reach (a restart, a network blip at boot), for up to `DC_NODE_DEPLOY_TIMEOUT`."""
+def boot_script(install_url: str, install_args: str) -> str:
+    """The cloud-init user data: run the install script (with `install_args`, which name the
+    agent it may run), retrying while the control plane is out of reach (a restart, a network
+    blip at boot), for up to `DC_NODE_DEPLOY_TIMEOUT`."""
     tries = max(settings.DC_NODE_DEPLOY_TIMEOUT // 10, 1)
     return (
         "#!/bin/sh\n"
         f"i=0\nwhile [ $i -lt {tries} ]; do\n"
         f"  if curl -fsSL --connect-timeout 10 -o /run/dockercloud-install.sh '{install_url}' &&"
-        " sh /run/dockercloud-install.sh; then exit 0; fi\n"
+        f" sh /run/dockercloud-install.sh {install_args}; then exit 0; fi\n"
         "  i=$((i + 1)); sleep 10\ndone\nexit 1\n"
     )
 
 
 def _boot_host(cluster: NodeCluster, node: Node, driver) -> None:
+    from agentapi.install import install_args
+
     _, token = services.registration_token_create(
         actor=SYSTEM, organization=cluster.organization, node=node
     )
-    user_data = boot_script(f"{cluster.install_url}/install/{token}")
+    user_data = boot_script(f"{cluster.install_url}/install/{token}", install_args())
     host = driver.create_host(
         node_uuid=str(node.uuid),
         region=cluster.region,

@@ -10,12 +10,13 @@ import time
 from pathlib import Path
 
 import docker
+import requests
 from django.conf import settings
 
 from core import crypto
 
 from . import selectors
-from .models import Connection, Node
+from .models import Connection, Node, NodeState
 from .tunnel import tunnel_socket_path
 
 DOCKER_PORT = 2375
@@ -70,10 +71,36 @@ def prepare(node: Node) -> None:
         node._tls_paths = _tls_files(node)
 
 
+class NotPinned(RuntimeError):
+    """The node has no daemon certificate the workers may accept (terminated, or registered
+    before certificates were pinned): it is reached through its tunnel or not at all."""
+
+
+class PinnedAdapter(requests.adapters.HTTPAdapter):
+    """HTTPS that accepts one certificate only: the one the organization's CA issued to the
+    node at registration (the chain is still verified against the CA).
+
+    The CA signs many nodes' certificates, so "signed by our CA for this address" would accept
+    any node of the organization, or a terminated one, answering at the address we dial.
+    """
+
+    def __init__(self, sha256: str, **kwargs):
+        self.sha256 = sha256  # set before the base class builds its pool manager
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["assert_fingerprint"] = self.sha256
+        super().init_poolmanager(*args, **kwargs)
+
+
 def direct_client(node: Node, *, timeout: float = 30) -> docker.DockerClient:
+    if node.state == NodeState.TERMINATED or not node.cert_sha256:
+        raise NotPinned(f"node {node.uuid} has no daemon certificate to trust")
     ca_path, cert_path, key_path = getattr(node, "_tls_paths", None) or _tls_files(node)
     tls = docker.tls.TLSConfig(client_cert=(cert_path, key_path), ca_cert=ca_path, verify=True)
-    return _client(base_url=f"https://{node.public_ip}:{DOCKER_PORT}", tls=tls, timeout=timeout)
+    client = _client(base_url=f"https://{node.public_ip}:{DOCKER_PORT}", tls=tls, timeout=timeout)
+    client.api.mount("https://", PinnedAdapter(node.cert_sha256))
+    return client
 
 
 def tunnel_client(node: Node, *, timeout: float = 30) -> docker.DockerClient:

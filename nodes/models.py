@@ -124,6 +124,9 @@ class Node(models.Model):
     )
     agent_secret_digest = models.CharField(max_length=64, blank=True)
     cert_serial = models.CharField(max_length=64, blank=True)
+    cert_sha256 = models.CharField(
+        max_length=64, blank=True, help_text="The daemon certificate's pin (empty: none trusted)."
+    )
     last_metric = models.JSONField(default=dict, blank=True)
     current_num_containers = models.PositiveIntegerField(default=0)
     heartbeat_interval = models.PositiveIntegerField(default=15)

@@ -1,6 +1,7 @@
 """Writes on nodes: CA, registration tokens, registration, liveness, connection, deregistration."""
 
 import functools
+import ipaddress
 import math
 from datetime import timedelta
 
@@ -14,6 +15,7 @@ from accounts.models import Organization
 from core import crypto, tokens
 
 from . import ca
+from .addresses import node_address
 from .agent_rpc import agent_disconnect
 from .events import node_state_event
 from .models import Connection, Node, NodeState, OrgCA, RegistrationToken
@@ -94,6 +96,10 @@ def _clean_facts(facts: dict) -> dict:
     addresses = facts.get("addresses") or []
     if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
         raise RegistrationRefused("facts.addresses must be a list of IP addresses")
+    try:
+        addresses = [str(ipaddress.ip_address(a)) for a in addresses[:32]]
+    except ValueError:
+        raise RegistrationRefused("facts.addresses must be a list of IP addresses") from None
     return {
         "hostname": text("hostname"),
         "os": text("os"),
@@ -104,7 +110,7 @@ def _clean_facts(facts: dict) -> dict:
         "disk": number("disk_gb"),
         "docker_version": text("docker_version", 64),
         "agent_version": text("agent_version", 64),
-        "addresses": addresses[:32],
+        "addresses": addresses,
     }
 
 
@@ -138,7 +144,9 @@ def node_register(*, token: str, csr: str, facts: dict, remote_ip: str | None) -
     authority = org_ca_ensure(organization=org)
     secret, _ = tokens.make_token(SECRET_KIND)
     addresses = cleaned.pop("addresses")
-    public_ip = remote_ip if remote_ip in addresses else (addresses[0] if addresses else remote_ip)
+    # Dialled on 2375 and named in the certificate: only where the registration came from
+    # (the facts' addresses are the node's word, shown but never trusted).
+    public_ip = node_address(remote_ip)
     # A provider node exists before its host boots (the token was made for it); a BYO node
     # is born here.
     node = Node.objects.filter(pk=claimed.node_id, state=NodeState.DEPLOYING).first() or Node(
@@ -156,13 +164,15 @@ def node_register(*, token: str, csr: str, facts: dict, remote_ip: str | None) -
             csr_pem=csr or "",
             ca_cert_pem=authority.ca_cert,
             ca_key_pem=crypto.decrypt(authority.ca_key_encrypted),
-            hostname=node.hostname,
-            addresses=addresses,
+            addresses=[public_ip] if public_ip else [],
             fqdn=node.external_fqdn,
         )
     except ca.CSRError as exc:
         raise RegistrationRefused(f"Bad CSR: {exc}") from None
     node.cert_serial = format(cert.serial_number, "x")
+    # The workers accept this certificate from the node's daemon and no other (a re-booted
+    # node's earlier host, a terminated node, another node holding the address).
+    node.cert_sha256 = ca.cert_sha256(cert)
     created = node.pk is None
     node.save()
     node_state_event(node_id=node.pk, action="create" if created else "update")
@@ -342,11 +352,12 @@ def nodes_sweep_unreachable() -> list[int]:
 
 @transaction.atomic
 def node_forget_agent(*, actor: Actor, node: Node) -> None:
-    """Revoke the node's agent secret and mark it terminated."""
+    """Revoke the node's agent secret and its certificate's pin, and mark it terminated."""
     now = timezone.now()
     Node.objects.filter(pk=node.pk).update(
         state=NodeState.TERMINATED,
         agent_secret_digest="",
+        cert_sha256="",
         destroyed_datetime=now,
         connection=Connection.UNKNOWN,
     )

@@ -11,7 +11,7 @@ from accounts.audit import SYSTEM
 from providers.drivers import DriverError
 
 from . import actions, clusters, provisioning, selectors, services
-from .agent_rpc import AgentUnavailable, agent_command
+from .agent_rpc import AgentUnavailable, agent_command, signed_upgrade_args
 from .docker_client import daemon_ping, direct_client, docker_client, tunnel_client
 from .models import Connection, NodeState
 
@@ -140,7 +140,7 @@ def _agent_started(node) -> float | None:
 @shared_task(acks_late=True, ignore_result=True)
 def upgrade_agent(node_id: int, action_id: int) -> None:
     """Install the control plane's agent on the node; done once the new image answers."""
-    from agentapi.artifact import agent_pyz
+    from agentapi.artifact import agent_pyz, agent_version
 
     node = selectors.node_by_id(node_id=node_id)
     if node is None:
@@ -150,14 +150,12 @@ def upgrade_agent(node_id: int, action_id: int) -> None:
     def work(log):
         _, sha256 = agent_pyz()
         log(f"Installing agent {sha256[:12]} on {node} (now {node.agent_version or 'unknown'})")
+        args = signed_upgrade_args(
+            node_uuid=node.uuid, url="/install/agent.pyz", sha256=sha256, version=agent_version()
+        )
         try:
             before = _agent_started(node)
-            result = agent_command(
-                node.uuid,
-                "upgrade_agent",
-                {"url": "/install/agent.pyz", "sha256": sha256},
-                timeout=AGENT_UPGRADE_TIMEOUT,
-            )
+            result = agent_command(node.uuid, "upgrade_agent", args, timeout=AGENT_UPGRADE_TIMEOUT)
         except AgentUnavailable as exc:
             raise TaskFailure(f"The node's agent is not answering: {exc}") from None
         for line in (result.get("output") or "").splitlines():

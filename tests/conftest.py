@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 from cryptography.fernet import Fernet
+from django.conf import settings as django_settings
 from rest_framework.test import APIClient
 
 from accounts import services
@@ -16,6 +17,8 @@ pytest_plugins = ["lab.pytest_plugin"]
 
 # One encryption key for this test process and the control planes it starts (tests/e2e).
 os.environ.setdefault("DC_ENCRYPTION_KEYS", Fernet.generate_key().decode())
+# And one signing key: what a control plane signs, the test checks with the same key.
+os.environ.setdefault("DC_SIGNING_KEY", django_settings.DC_SIGNING_KEY)
 
 PASSWORD = "correct horse battery staple 42"
 

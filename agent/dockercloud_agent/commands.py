@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from . import __version__
 from .dockerapi import DockerError
+from .upgrade import UpgradeRefused, check_upgrade
 
 if TYPE_CHECKING:  # pragma: no cover
     from .agent import Agent
@@ -98,6 +98,13 @@ class CommandRunner:
         if exclusive and not self._exclusive.acquire(blocking=False):
             self.send_result(cid, False, error="another upgrade or deregistration is running")
             return
+        held = [exclusive]
+
+        def release() -> None:
+            if held[0]:
+                held[0] = False
+                self._exclusive.release()
+
         started = time.monotonic()
         log.info("command %s (%s) started", name, cid)
         try:
@@ -105,19 +112,22 @@ class CommandRunner:
                 outcome = handler(args)
             except CommandError as exc:
                 log.warning("command %s (%s) failed: %s", name, cid, exc)
+                release()  # over: the next command may come as soon as this result arrives
                 self.send_result(cid, False, exc.output, str(exc), exc.data)
                 return
             except Exception as exc:
                 log.exception("command %s (%s) crashed", name, cid)
+                release()
                 self.send_result(cid, False, error="%s: %s" % (type(exc).__name__, exc))
                 return
             log.info("command %s (%s) done in %.1fs", name, cid, time.monotonic() - started)
+            if outcome.after is None:
+                release()
             self.send_result(cid, True, outcome.output, "", outcome.data)
             if outcome.after is not None:
-                outcome.after()
+                outcome.after()  # re-exec or exit: nothing may start meanwhile
         finally:
-            if exclusive:
-                self._exclusive.release()
+            release()
 
     def send_result(
         self,
@@ -218,12 +228,14 @@ class CommandRunner:
 
     def upgrade_agent(self, args: Dict[str, Any]) -> Outcome:
         url = args.get("url")
-        digest = str(args.get("sha256") or "").lower()
         if not isinstance(url, str) or not url:
             raise CommandError("upgrade_agent needs args.url")
-        if not re.match(r"^[0-9a-f]{64}$", digest):
-            raise CommandError("upgrade_agent needs args.sha256 (64 hex digits)")
         agent = self.agent
+        config = agent.config
+        try:
+            digest, version = check_upgrade(args, config.node_uuid, config.signing_key, __version__)
+        except UpgradeRefused as exc:
+            raise CommandError(str(exc)) from None
         url = urllib.parse.urljoin(agent.config.server + "/", url)
         target = agent.pyz_path()
         os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -247,6 +259,11 @@ class CommandRunner:
             new_version = check.stdout.decode("utf-8", "replace").strip()
             if check.returncode != 0:
                 raise CommandError("the new agent does not run", new_version)
+            if new_version != version:
+                raise CommandError(
+                    "the new agent says it is version %r, the signed upgrade says %r"
+                    % (new_version[:64], version)
+                )
             os.chmod(tmp, 0o755)
             os.replace(tmp, target)  # atomic: the path always holds a complete agent
         finally:

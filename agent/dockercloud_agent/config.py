@@ -6,6 +6,7 @@ only for the agent's own unit tests.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from typing import Any, Dict, List, Optional
@@ -140,6 +141,15 @@ class Config:
     @property
     def upgrade_docker_command(self) -> str:
         return str(self.data.get("upgrade_docker_command") or "")
+
+    @property
+    def signing_key(self) -> bytes:
+        """The control plane's Ed25519 public key (32 bytes), b"" when unknown or malformed."""
+        try:
+            raw = base64.b64decode(str(self.data.get("signing_key") or ""), validate=True)
+        except ValueError:
+            return b""
+        return raw if len(raw) == 32 else b""
 
     @property
     def tunnel(self) -> bool:

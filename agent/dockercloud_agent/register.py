@@ -132,9 +132,12 @@ def register(paths: Paths, server: str, token: str) -> Tuple[Config, bool]:
                 "registration refused by %s (HTTP %d): %s"
                 % (server, status, message or "no error message")
             )
-        missing = [k for k in ("node_uuid", "secret", "cert", "ca_cert") if not body.get(k)]
+        required = ("node_uuid", "secret", "cert", "ca_cert", "signing_key")
+        missing = [k for k in required if not body.get(k)]
         if missing:
             raise RegistrationError("bad registration answer: missing %s" % ", ".join(missing))
+        if not Config({"signing_key": body["signing_key"]}).signing_key:
+            raise RegistrationError("bad registration answer: signing_key is not an Ed25519 key")
         write_file_atomic(paths.cert_file, str(body["cert"]).encode("ascii"), 0o644)
         write_file_atomic(paths.ca_file, str(body["ca_cert"]).encode("ascii"), 0o644)
         os.replace(key_tmp, paths.key_file)
@@ -151,6 +154,8 @@ def register(paths: Paths, server: str, token: str) -> Tuple[Config, bool]:
             "daemon": body.get("daemon") if isinstance(body.get("daemon"), dict) else {},
             "upgrade_docker_command": body.get("upgrade_docker_command") or "",
             "tunnel": bool(body.get("tunnel", False)),
+            # Upgrades must carry this key's signature: learnt once, here, never changed.
+            "signing_key": str(body["signing_key"]),
         }
     )
     if not config.data["ws_url"]:

@@ -5,12 +5,15 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterator, Optional, TypeVar
 
 import pytest
 
+from dockercloud_agent.agent import Agent
+from dockercloud_agent.config import Config, Paths
 from dockercloud_agent.dockerapi import DockerAPI
 from dockercloud_agent.dockerd import pid_alive, read_pidfile
 from dockercloud_agent.facts import dockerd_binary
@@ -151,6 +154,39 @@ def pyz(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = str(tmp_path_factory.mktemp("pyz") / "dockercloud-agent.pyz")
     build(path)
     return path
+
+
+@pytest.fixture
+def agent_for(short_tmp):
+    started = []
+
+    def make(cp, **extra) -> Agent:
+        """An agent registered with ``cp`` (its config written as registration writes it),
+        connected, without dockerd (it reports it down)."""
+        paths = Paths(short_tmp)
+        paths.ensure_dirs()
+        data = {
+            "server": cp.http_url,
+            "ws_url": cp.ws_url,
+            "node_uuid": cp.node_uuid,
+            "secret": cp.secret,
+            "heartbeat_interval": 15,
+            "signing_key": cp.signing_key_b64,
+        }
+        data.update(extra)
+        Config(data).save(paths)
+        agent = Agent(paths, Config.load(paths))
+        agent.start_heartbeats()
+        thread = threading.Thread(target=agent.channel.run, daemon=True)
+        thread.start()
+        started.append((agent, thread))
+        return agent
+
+    yield make
+    for agent, thread in started:
+        agent.stop()
+        thread.join(timeout=10)
+        assert not thread.is_alive()
 
 
 @pytest.fixture

@@ -8,7 +8,9 @@ server in a thread): records every JSON message, can send messages and drop conn
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
+import hashlib
 import http
 import http.server
 import ipaddress
@@ -20,7 +22,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.x509.oid import NameOID
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
@@ -96,9 +98,40 @@ class TestCA:
         return key_path, cert_path
 
 
+def signed_upgrade(
+    key: ed25519.Ed25519PrivateKey,
+    node_uuid: str,
+    url: str,
+    blob: bytes,
+    version: str,
+    expires: Optional[int] = None,
+) -> Dict[str, Any]:
+    """``upgrade_agent`` arguments signed as the control plane signs them (nodes.agent_rpc)."""
+    sha256 = hashlib.sha256(blob).hexdigest()
+    expires = int(time.time()) + 600 if expires is None else expires
+    message = (
+        "dockercloud upgrade_agent v1\nnode %s\nsha256 %s\nversion %s\nexpires %d\n"
+        % (node_uuid, sha256, version, expires)
+    ).encode()
+    return {
+        "url": url,
+        "sha256": sha256,
+        "version": version,
+        "expires": expires,
+        "signature": base64.b64encode(key.sign(message)).decode(),
+    }
+
+
+def public_b64(key: ed25519.Ed25519PrivateKey) -> str:
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
+
+
 class FakeControlPlane:
     def __init__(self) -> None:
         self.ca = TestCA()
+        self.signing_key = ed25519.Ed25519PrivateKey.generate()
+        self.answer_signing_key: Optional[str] = None  # sent at registration instead, if set
         self.tokens = {"good-token"}
         self.node_uuid = str(uuid.uuid4())
         self.secret = "secret-" + uuid.uuid4().hex
@@ -139,6 +172,13 @@ class FakeControlPlane:
         self._httpd.server_close()
         if self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set_result, None)
+
+    @property
+    def signing_key_b64(self) -> str:
+        return public_b64(self.signing_key)
+
+    def signed_upgrade(self, url: str, blob: bytes, version: str, **kw: Any) -> Dict[str, Any]:
+        return signed_upgrade(self.signing_key, self.node_uuid, url, blob, version, **kw)
 
     @property
     def http_url(self) -> str:
@@ -292,6 +332,7 @@ class FakeControlPlane:
                         "secret": cp.secret,
                         "cert": cert,
                         "ca_cert": cp.ca.pem,
+                        "signing_key": cp.answer_signing_key or cp.signing_key_b64,
                         "ws_url": cp.ws_url,
                         "heartbeat_interval": cp.heartbeat_interval,
                         "daemon": cp.daemon,

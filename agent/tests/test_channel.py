@@ -2,45 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
-import pytest
 from conftest import wait_until
 
 from dockercloud_agent import EXIT_FINAL, __version__
-from dockercloud_agent.agent import Agent
-from dockercloud_agent.config import Config, Paths
-
-
-@pytest.fixture
-def agent_for(short_tmp):
-    started = []
-
-    def make(cp, **extra) -> Agent:
-        paths = Paths(short_tmp)
-        paths.ensure_dirs()
-        data = {
-            "server": cp.http_url,
-            "ws_url": cp.ws_url,
-            "node_uuid": cp.node_uuid,
-            "secret": cp.secret,
-            "heartbeat_interval": 15,
-        }
-        data.update(extra)
-        Config(data).save(paths)
-        agent = Agent(paths, Config.load(paths))
-        agent.start_heartbeats()
-        thread = threading.Thread(target=agent.channel.run, daemon=True)
-        thread.start()
-        started.append((agent, thread))
-        return agent
-
-    yield make
-    for agent, thread in started:
-        agent.stop()
-        thread.join(timeout=10)
-        assert not thread.is_alive()
+from dockercloud_agent.config import Config
 
 
 def is_type(kind):

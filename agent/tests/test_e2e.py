@@ -189,17 +189,20 @@ def test_agent_end_to_end(control_plane, pyz, short_tmp):
         assert read_pidfile(paths.dockerd_pid) == new_dockerd and pid_alive(new_dockerd)
         agent_pid = read_pidfile(paths.agent_pid)
 
-        # --- upgrade_agent: verified download, atomic replace, re-exec in place
+        # --- upgrade_agent: signed, verified download, atomic replace, re-exec in place
         with open(pyz, "rb") as f:
             blob = f.read()
         cp.files["/install/agent-next.pyz"] = blob
-        bad = cp.command("upgrade_agent", {"url": "/install/agent-next.pyz", "sha256": "0" * 64})
+        unsigned = {"url": "/install/agent-next.pyz", "sha256": hashlib.sha256(blob).hexdigest()}
+        bad = cp.command("upgrade_agent", unsigned)
+        assert not bad["ok"] and bad["error"] == "refusing an unsigned upgrade_agent"
+        other = cp.signed_upgrade("/install/agent-next.pyz", b"another agent", __version__)
+        bad = cp.command("upgrade_agent", other)
         assert not bad["ok"] and "sha256 mismatch" in bad["error"]
         started = cp.command("ping")["data"]["started"]
         mark = cp.mark()
         result = cp.command(
-            "upgrade_agent",
-            {"url": "/install/agent-next.pyz", "sha256": hashlib.sha256(blob).hexdigest()},
+            "upgrade_agent", cp.signed_upgrade("/install/agent-next.pyz", blob, __version__)
         )
         assert result["ok"], result
         assert result["data"]["agent_version"] == __version__

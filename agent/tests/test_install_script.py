@@ -7,10 +7,12 @@ the machine's. The host already has python3, openssl, curl and dockerd: nothing 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
 import textwrap
+import zipfile
 
 import pytest
 from conftest import REPO_DIR, kill_pid, needs_dockerd, python38, wait_until
@@ -26,10 +28,74 @@ def in_ns(pid: int, path: str) -> str:
     return "/proc/%d/root%s" % (pid, path)
 
 
-@needs_dockerd
-def test_install_script_registers_and_starts_the_agent(control_plane, pyz, short_tmp):
+def write_script(cp, t: str) -> str:
+    script = os.path.join(t, "install.sh")
+    with open(script, "w") as f:
+        f.write(
+            INSTALL_SH.read_text()
+            .replace("@@SERVER@@", cp.http_url)
+            .replace("@@TOKEN@@", "good-token")
+        )
+    return script
+
+
+def script_env(t: str) -> dict:
+    bindir = os.path.join(t, "bin")
+    os.makedirs(bindir, exist_ok=True)
+    py = python38()
+    if py and not os.path.exists(os.path.join(bindir, "python3")):
+        # the oldest supported python3 is the one the script finds
+        os.symlink(py, os.path.join(bindir, "python3"))
+    return {
+        "PATH": bindir + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "HOME": "/root",
+        "LANG": "C.UTF-8",
+    }
+
+
+def run_in_private_root(t: str, args: str, env: dict) -> subprocess.CompletedProcess:
+    """``sh install.sh ARGS`` as root in a mount namespace of its own (see the module doc)."""
+    setup = textwrap.dedent(
+        """\
+        set -e
+        T=%s
+        mkdir -p $T/etc-up $T/etc-work $T/var-up $T/var-work $T/docker
+        mount -t tmpfs tmpfs /run
+        mount -t overlay overlay -o lowerdir=/etc,upperdir=$T/etc-up,workdir=$T/etc-work /etc
+        mount -t overlay overlay -o lowerdir=/var,upperdir=$T/var-up,workdir=$T/var-work /var
+        mkdir -p /var/lib/docker
+        mount --bind $T/docker /var/lib/docker
+        set +e
+        sh $T/install.sh %s
+        rc=$?
+        cat /run/dockercloud/supervise.pid > $T/supervise.pid 2>/dev/null
+        exit $rc
+        """
+        % (t, args)
+    )
+    return subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", setup],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def needs_namespaces() -> None:
     if not shutil.which("unshare") or not shutil.which("nsenter"):
         pytest.skip("needs unshare and nsenter (util-linux)")
+
+
+def sha256_of(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+@needs_dockerd
+def test_install_script_registers_and_starts_the_agent(control_plane, pyz, short_tmp):
+    needs_namespaces()
     cp = control_plane
     t = short_tmp
     cp.daemon = {
@@ -44,57 +110,21 @@ def test_install_script_registers_and_starts_the_agent(control_plane, pyz, short
     }
     with open(pyz, "rb") as f:
         cp.files["/install/agent.pyz"] = f.read()
-    script = os.path.join(t, "install.sh")
-    with open(script, "w") as f:
-        f.write(
-            INSTALL_SH.read_text()
-            .replace("@@SERVER@@", cp.http_url)
-            .replace("@@TOKEN@@", "good-token")
-        )
+    script = write_script(cp, t)
+    env = script_env(t)
     bindir = os.path.join(t, "bin")
-    os.makedirs(bindir)
     py = python38()
-    if py:  # the oldest supported python3 is the one the script finds
-        os.symlink(py, os.path.join(bindir, "python3"))
-    env = {
-        "PATH": bindir + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "HOME": "/root",
-        "LANG": "C.UTF-8",
-    }
-    setup = textwrap.dedent(
-        """\
-        set -e
-        T=%s
-        mkdir -p $T/etc-up $T/etc-work $T/var-up $T/var-work $T/docker
-        mount -t tmpfs tmpfs /run
-        mount -t overlay overlay -o lowerdir=/etc,upperdir=$T/etc-up,workdir=$T/etc-work /etc
-        mount -t overlay overlay -o lowerdir=/var,upperdir=$T/var-up,workdir=$T/var-work /var
-        mkdir -p /var/lib/docker
-        mount --bind $T/docker /var/lib/docker
-        set +e
-        sh $T/install.sh
-        rc=$?
-        cat /run/dockercloud/supervise.pid > $T/supervise.pid 2>/dev/null
-        exit $rc
-        """
-        % t
-    )
+    sha256 = sha256_of(pyz)
     sup = None
     try:
-        first = subprocess.run(
-            ["unshare", "--mount", "--propagation", "private", "sh", "-c", setup],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=env,
-            stdin=subprocess.DEVNULL,
-        )
+        first = run_in_private_root(t, "--sha256 " + sha256, env)
         sup = read_pidfile(os.path.join(t, "supervise.pid"))
         assert first.returncode == 0, first.stdout + first.stderr
         last = first.stdout.strip().splitlines()[-1]
         assert last == "node registered: %s; agent running" % cp.node_uuid
         assert "starting the agent supervisor (no systemd here)" in first.stdout
         assert "Docker Engine found" in first.stdout
+        assert "agent verified (sha256 %s)" % sha256 in first.stdout
         assert sup and pid_alive(sup)
         hello = cp.wait_for(lambda m: m.get("type") == "hello", timeout=30, what="hello")
         assert hello["node_uuid"] == cp.node_uuid
@@ -113,7 +143,7 @@ def test_install_script_registers_and_starts_the_agent(control_plane, pyz, short
         # run it again: keeps the registration, replaces the supervisor, adopts dockerd
         mark = cp.mark()
         again = subprocess.run(
-            ["nsenter", "--mount", "--target", str(sup), "sh", script],
+            ["nsenter", "--mount", "--target", str(sup), "sh", script, "--sha256", sha256],
             capture_output=True,
             text=True,
             timeout=120,
@@ -152,3 +182,52 @@ def test_install_script_registers_and_starts_the_agent(control_plane, pyz, short
             kill_pid(agent_pid)
             kill_pid(dockerd_pid, timeout=30)
             kill_pid(containerd)
+
+
+@needs_dockerd
+def test_install_script_refuses_an_agent_that_is_not_the_one_the_command_names(
+    control_plane, pyz, short_tmp
+):
+    """Whatever sits between the host and the control plane serves its own agent.pyz: the
+    script must not run it (not even to ask its version), nor register, nor install it."""
+    needs_namespaces()
+    cp, t = control_plane, short_tmp
+    marker = os.path.join(t, "evil-ran")
+    evil = os.path.join(t, "evil.pyz")
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("__main__.py", "open(%r, 'w').write('ran')\n" % marker)
+    with open(evil, "rb") as f:
+        cp.files["/install/agent.pyz"] = f.read()
+    write_script(cp, t)
+    genuine = sha256_of(pyz)
+    out = run_in_private_root(t, "--sha256 " + genuine, script_env(t))
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert (
+        "has sha256 %s, but the install command expects %s: not running it"
+        % (sha256_of(evil), genuine)
+    ) in out.stderr
+    assert not os.path.exists(marker)
+    assert cp.register_requests == []
+    installed = os.path.join(t, "var-up", "lib", "dockercloud")
+    assert not [n for n in os.listdir(installed) if n.startswith("dockercloud-agent.pyz")]
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        ("", "this install command does not say which agent to trust (no --sha256)"),
+        ("--sha256", "--sha256 needs the agent's sha256"),
+        ("--sha256 abc", "--sha256 must be 64 lowercase hex digits, got 'abc'"),
+        ("--sha256 " + "A" * 64, "--sha256 must be 64 lowercase hex digits"),
+        ("--token x", "unknown argument '--token'"),
+    ],
+)
+def test_install_script_wants_the_agents_sha256(control_plane, short_tmp, args, message):
+    """Checked first: nothing on the host changes and nothing is downloaded without it."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root for a private mount namespace")
+    needs_namespaces()
+    write_script(control_plane, short_tmp)
+    out = run_in_private_root(short_tmp, args, script_env(short_tmp))
+    assert out.returncode == 1
+    assert out.stdout == "" and message in out.stderr

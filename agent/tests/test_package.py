@@ -117,9 +117,11 @@ def test_install_script_refuses_non_root():
         .replace("@@SERVER@@", "http://127.0.0.1:9")
         .replace("@@TOKEN@@", "tok")
     )
-    # piped like `curl ... | sh`
+    sha = "ab" * 32
+    # piped like `curl ... | sh -s -- --sha256 HEX`
     out = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh"],
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-s", "--"]
+        + ["--sha256", sha],
         input=script,
         capture_output=True,
         text=True,
@@ -127,4 +129,7 @@ def test_install_script_refuses_non_root():
         cwd="/",
     )
     assert out.returncode == 1
-    assert "run it as root: curl -fsSL 'http://127.0.0.1:9/install/tok' | sudo sh" in out.stderr
+    assert (
+        "run it as root: curl -fsSL 'http://127.0.0.1:9/install/tok' | sudo sh -s -- --sha256 "
+        + sha
+    ) in out.stderr

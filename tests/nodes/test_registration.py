@@ -1,14 +1,18 @@
 """BYO registration without a lab: token, install script, CSR signing, refusals."""
 
+import base64
+import hashlib
 from datetime import timedelta
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import NameOID
 from django.utils import timezone
 
+from core import signing
 from nodes.models import Node, OrgCA, RegistrationToken
 
 pytestmark = pytest.mark.django_db
@@ -22,6 +26,10 @@ FACTS = {
     "docker_version": "20.10.24",
     "agent_version": "0.1.0",
 }
+
+
+def signing_public_key() -> bytes:
+    return signing._key().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
 def make_csr(hostname: str = "web-1") -> str:
@@ -38,15 +46,21 @@ def new_token(person, ns: str = "acme") -> dict:
     return response.json()
 
 
-def register(client, token: str, **overrides):
+def register(client, token: str, *, source: str = "10.250.0.9", **overrides):
+    """POST as an agent would, from the address `source` (what the server sees)."""
     body = {"token": token, "csr": make_csr(), "facts": FACTS, **overrides}
-    return client.post("/api/agent/v1/register/", body, content_type="application/json")
+    return client.post(
+        "/api/agent/v1/register/", body, content_type="application/json", REMOTE_ADDR=source
+    )
 
 
-def test_token_answers_the_install_command(owner):
+def test_token_answers_the_install_command_with_the_agents_sha256(owner, client):
     body = new_token(owner)
     assert body["token"].startswith("dcr_")
-    assert body["command"] == f"curl -fsSL http://testserver/install/{body['token']} | sudo sh"
+    served = hashlib.sha256(client.get("/install/agent.pyz").content).hexdigest()
+    assert body["command"] == (
+        f"curl -fsSL http://testserver/install/{body['token']} | sudo sh -s -- --sha256 {served}"
+    )
     row = RegistrationToken.objects.get()
     assert row.organization == owner.org and body["token"] not in row.digest
 
@@ -82,6 +96,8 @@ def test_registration_signs_the_hosts_csr(owner, client):
     cert.verify_directly_issued_by(ca_cert)
     sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert "10.250.0.9" in [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)]
+    assert node.cert_sha256 == cert.fingerprint(hashes.SHA256()).hex()
+    assert base64.b64decode(body["signing_key"]) == signing_public_key()
     assert body["daemon"]["log_opts"]["max-size"] == "10m"
     assert body["ws_url"] == "ws://testserver/ws/agent/"
     ca_row = OrgCA.objects.get(organization=owner.org)
@@ -137,7 +153,6 @@ def test_read_only_member_cannot_make_tokens(owner, readonly_member):
 
 
 def test_the_agent_artifact_is_served_with_its_checksum(client):
-    import hashlib
     import io
     import zipfile
 

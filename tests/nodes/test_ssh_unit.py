@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from accounts.audit import Actor
 from accounts.models import AuditEntry
 from agentapi import services, ssh
+from agentapi.artifact import agent_pyz
 from agentapi.models import SshInstall
 from nodes.models import Action, RegistrationToken
 
@@ -73,12 +74,13 @@ def test_fingerprints_are_normalized_to_openssh_form():
 
 def test_install_command_uses_sudo_only_for_other_users():
     args = {"base": "http://cp:8000", "token": "dcr_x"}
+    sha = agent_pyz()[1]
     assert (
         ssh.install_command(**args, username="root", sudo_password=True)
-        == "curl -fsSL http://cp:8000/install/dcr_x | sh"
+        == f"curl -fsSL http://cp:8000/install/dcr_x | sh -s -- --sha256 {sha}"
     )
     assert ssh.install_command(**args, username="ops", sudo_password=True) == (
-        "sudo -S -p '' sh -c 'curl -fsSL http://cp:8000/install/dcr_x | sh'"
+        f"sudo -S -p '' sh -c 'curl -fsSL http://cp:8000/install/dcr_x | sh -s -- --sha256 {sha}'"
     )
     assert ssh.install_command(**args, username="ops", sudo_password=False).startswith("sudo -n ")
 

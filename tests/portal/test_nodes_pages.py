@@ -12,6 +12,7 @@ import pytest
 from accounts.audit import Actor
 from accounts.models import AuditEntry
 from agentapi import services as ssh_services
+from agentapi.artifact import agent_pyz
 from agentapi.models import SshInstall
 from nodes import services as node_services
 from nodes.models import Action, Node, RegistrationToken
@@ -225,7 +226,8 @@ def test_token_is_shown_once_as_an_install_command(client, acme_nodes, owner):
     assert response["Cache-Control"] == "no-store"
     command = response.context["command"]
     assert command.startswith("curl -fsSL http://testserver/install/dcr_")
-    assert command.endswith(" | sudo sh") and command in response.content.decode()
+    assert command.endswith(f" | sudo sh -s -- --sha256 {agent_pyz()[1]}")
+    assert command in response.content.decode()
     token = command.split("/install/")[1].split()[0]
     assert token not in client.get(f"{BASE}/nodes/").content.decode()
     assert "dockercloud install" not in client.get(f"/install/{token}").content.decode()

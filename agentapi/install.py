@@ -1,0 +1,23 @@
+"""The install command: the one line that turns a Linux host into a node.
+
+It carries the sha256 of the agent the control plane serves, and the install script runs the
+agent it downloads only if the digest matches: the command is what the user trusts (it came
+from the portal or the API), whatever carries the download.
+"""
+
+import shlex
+
+from .artifact import agent_pyz
+
+
+def install_args() -> str:
+    """The install script's arguments: which agent it may run."""
+    _, sha256 = agent_pyz()
+    return f"--sha256 {sha256}"
+
+
+def install_command(base: str, token: str, *, sudo: bool = True) -> str:
+    """`curl -fsSL BASE/install/TOKEN | sudo sh -s -- --sha256 HEX` (without sudo: as root)."""
+    url = shlex.quote(f"{base}/install/{token}")
+    shell = "sudo sh" if sudo else "sh"
+    return f"curl -fsSL {url} | {shell} -s -- {install_args()}"
