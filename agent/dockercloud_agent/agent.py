@@ -56,6 +56,8 @@ class Agent:
         self._hb_wake = threading.Event()
         self._hb_last = 0.0
         self._lock_fd: Optional[int] = None
+        self._deregister_lock = threading.Lock()
+        self._deregistered = False
 
     # --- lifecycle -----------------------------------------------------------------------
     def run(self) -> int:
@@ -122,12 +124,18 @@ class Agent:
         self._hb_wake.set()
 
     def deregister(self) -> None:
-        log.warning("deregistering: stopping dockerd and deleting the configuration and TLS files")
-        self.dockerd.disable()
-        self.dockerd.stop_monitor()
-        self.dockerd.stop()
-        forget_registration(self.paths)
-        self.stop(EXIT_FINAL)
+        """Stop dockerd, delete the registration and stop for good. The `deregister` command and
+        the control plane's "deregistered" close both come here, often at once: one runs it."""
+        with self._deregister_lock:
+            if self._deregistered:
+                return
+            log.warning("deregistering: stopping dockerd, deleting the configuration and TLS files")
+            self.dockerd.disable()
+            self.dockerd.stop_monitor()
+            self.dockerd.stop()
+            forget_registration(self.paths)
+            self._deregistered = True
+            self.stop(EXIT_FINAL)
 
     def pyz_path(self) -> str:
         return package_zip() or self.paths.pyz_file
@@ -188,7 +196,9 @@ class Agent:
             reason = str(message.get("reason") or "")
             log.warning("the control plane refused this agent: %s", reason or "no reason given")
             if reason == "deregistered":
-                self.stop(EXIT_FINAL)
+                # The node was terminated: its credentials are revoked, so forget them here too
+                # (the close may arrive while the `deregister` command is still at work).
+                self.deregister()
         else:
             log.warning("unknown message type %r ignored", kind)
             if isinstance(message.get("id"), str) and message["id"]:

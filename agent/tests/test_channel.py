@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from conftest import wait_until
@@ -95,3 +96,6 @@ def test_close_deregistered_stops_the_agent(control_plane, agent_for):
     cp.send({"type": "close", "reason": "deregistered"})
     wait_until(agent.channel.stopped.is_set, 5, "the agent to stop")
     assert agent.exit_code == EXIT_FINAL
+    # Terminated by the control plane: the revoked credentials are forgotten here too, as
+    # after a `deregister` command (that command may be cut short by this close).
+    assert not os.path.exists(agent.paths.config_file)

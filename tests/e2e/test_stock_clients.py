@@ -76,6 +76,10 @@ def test_stock_cli_runs_the_byo_node_lifecycle(clients, control_plane, lab_hosts
         lambda: host.run("test ! -e /etc/dockercloud/agent.json", check=False).returncode == 0,
         timeout=15,
         message="the agent to forget its registration",
+        seen=lambda: (
+            f"terminate: {Action.objects.get(action='Node Terminate').logs}\nagent log:\n"
+            + host.run("tail -n 20 /var/log/dockercloud/agent.log", check=False).stdout
+        ),
     )
 
 
