@@ -24,6 +24,7 @@ VERB_LEVEL = {
     "terminate": "write",
     "ssh": "write",
     "manage": "admin",  # members, teams, invitations, service accounts, organization settings
+    "customize": "admin",  # provider options beyond the defaults (image, network, IAM role)
 }
 
 METHOD_VERB = {

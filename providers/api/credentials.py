@@ -1,25 +1,17 @@
-"""Credentials under `/api/v1/orgs/<ns>/credentials/` and the Docker Cloud catalog
-(`/api/infra/v1/{provider,region,nodetype,az}/`, never namespaced)."""
+"""Credentials under `/api/v1/orgs/<ns>/credentials/` (our own API; secrets write-only)."""
 
-import re
-
-from django.http import Http404
 from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, serializers, status, viewsets
+from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from accounts.api.base import OrgScopedViewSet
 from core.api import StrictFieldsMixin
-from core.dockercloud import namespace_access
 
-from . import selectors, services
-from .drivers import get_driver_class
-from .models import AvailabilityZone, Credential, NodeType, Provider, Region
+from .. import options, selectors, services
+from ..drivers import get_driver_class
+from ..models import Credential
 
 INFRA = "/api/infra/v1/"
-
-
-# -- credentials ---------------------------------------------------------------------------
 
 
 class SecretFieldsField(serializers.DictField):
@@ -35,6 +27,19 @@ USE_TEAMS_HELP = (
     "Names of teams that may deploy with this credential without the organization-wide "
     "`write` level (changing this list needs `admin`)."
 )
+ALLOWED_OPTIONS_HELP = (
+    "Provider option values (by dotted path, e.g. `vpc.subnets`) any user of this credential "
+    "may choose beyond the defaults; other values need an organization admin (changing this "
+    "needs `admin`)."
+)
+
+
+def allowed_options_field(**kwargs) -> serializers.DictField:
+    """{option path: [values]}: shape only; `options.allowed_options_clean` owns the rules."""
+    values = serializers.ListField(
+        child=serializers.CharField(max_length=255), max_length=options.MAX_ALLOWED_VALUES
+    )
+    return serializers.DictField(child=values, help_text=ALLOWED_OPTIONS_HELP, **kwargs)
 
 
 class CredentialCreateSerializer(StrictFieldsMixin, serializers.Serializer):
@@ -44,6 +49,7 @@ class CredentialCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     use_teams = serializers.ListField(
         child=serializers.CharField(max_length=50), required=False, help_text=USE_TEAMS_HELP
     )
+    allowed_options = allowed_options_field(required=False)
 
 
 class CredentialUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
@@ -52,6 +58,7 @@ class CredentialUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
     use_teams = serializers.ListField(
         child=serializers.CharField(max_length=50), required=False, help_text=USE_TEAMS_HELP
     )
+    allowed_options = allowed_options_field(required=False)
 
 
 class CredentialSerializer(serializers.Serializer):
@@ -67,6 +74,7 @@ class CredentialSerializer(serializers.Serializer):
     )
     external_id = serializers.CharField(required=False, help_text="AWS only: sts:ExternalId.")
     use_teams = serializers.ListField(child=serializers.CharField(), help_text=USE_TEAMS_HELP)
+    allowed_options = allowed_options_field()
     created_by = serializers.CharField(allow_null=True)
     created = serializers.DateTimeField()
     updated = serializers.DateTimeField()
@@ -90,6 +98,7 @@ def credential_body(credential: Credential) -> dict:
         "updated": credential.updated.isoformat(),
         "validated_at": credential.validated_at.isoformat() if credential.validated_at else None,
         "use_teams": [grant.team.name for grant in credential.grants.all()],
+        "allowed_options": credential.allowed_options,
         "resource_uri": (
             f"/api/v1/orgs/{credential.organization.name}/credentials/{credential.uuid}/"
         ),
@@ -131,11 +140,20 @@ class CredentialViewSet(OrgScopedViewSet):
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         teams = self._use_teams(data)
+        allowed = data.pop("allowed_options", None)
+        if allowed:  # refused before anything is validated with the provider or stored
+            options.allowed_options_clean(
+                access=self.access, provider=data["provider"], allowed=allowed
+            )
         credential = services.credential_create(
             actor=self.actor, organization=self.organization, **data
         )
         if teams:
             services.credential_grants_set(actor=self.actor, credential=credential, teams=teams)
+        if allowed:
+            options.credential_allowed_options_set(
+                actor=self.actor, access=self.access, credential=credential, allowed=allowed
+            )
         credential = selectors.credential_get(organization=self.organization, uuid=credential.uuid)
         return Response(credential_body(credential), status=status.HTTP_201_CREATED)
 
@@ -150,9 +168,18 @@ class CredentialViewSet(OrgScopedViewSet):
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         teams = self._use_teams(data)
+        allowed = data.pop("allowed_options", None)
+        if allowed is not None:
+            options.allowed_options_clean(
+                access=self.access, provider=credential.provider, allowed=allowed
+            )
         services.credential_update(actor=self.actor, credential=credential, **data)
         if teams is not None:
             services.credential_grants_set(actor=self.actor, credential=credential, teams=teams)
+        if allowed is not None:
+            options.credential_allowed_options_set(
+                actor=self.actor, access=self.access, credential=credential, allowed=allowed
+            )
         credential = selectors.credential_get(organization=self.organization, uuid=uuid)
         return Response(credential_body(credential))
 
@@ -163,241 +190,3 @@ class CredentialViewSet(OrgScopedViewSet):
         except services.CredentialInUse as exc:
             return Response({"error": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-# -- catalog -------------------------------------------------------------------------------
-
-PROVIDER_URI = re.compile(r"^(?:/api/infra/v1/provider/)?([^/]+)/?$")
-REGION_URI = re.compile(r"^(?:/api/infra/v1/region/)?([^/]+)/([^/]+)/?$")
-AZ_URI = re.compile(r"^(?:/api/infra/v1/az/)?([^/]+)/([^/]+)/([^/]+)/?$")
-
-
-def provider_uri(name: str) -> str:
-    return f"{INFRA}provider/{name}/"
-
-
-def region_uri(region: Region) -> str:
-    return f"{INFRA}region/{region.provider.name}/{region.name}/"
-
-
-def nodetype_uri(node_type: NodeType) -> str:
-    return f"{INFRA}nodetype/{node_type.provider.name}/{node_type.name}/"
-
-
-def az_uri(zone: AvailabilityZone) -> str:
-    region = zone.region
-    return f"{INFRA}az/{region.provider.name}/{region.name}/{zone.name}/"
-
-
-class _Catalog(serializers.Serializer):
-    available = serializers.BooleanField(
-        help_text="The caller's organization can deploy here (driver usable, credential held)."
-    )
-    name = serializers.CharField()
-    resource_uri = serializers.CharField()
-
-
-class ProviderSerializer(_Catalog):
-    label = serializers.CharField()
-    regions = serializers.ListField(child=serializers.CharField())
-    unavailable_reason = serializers.CharField()
-
-
-class RegionSerializer(_Catalog):
-    label = serializers.CharField()
-    provider = serializers.CharField()
-    availability_zones = serializers.ListField(child=serializers.CharField())
-    node_types = serializers.ListField(child=serializers.CharField())
-
-
-class NodeTypeSerializer(_Catalog):
-    label = serializers.CharField()
-    provider = serializers.CharField()
-    regions = serializers.ListField(child=serializers.CharField())
-    availability_zones = serializers.ListField(child=serializers.CharField())
-    cpu = serializers.IntegerField()
-    memory = serializers.IntegerField(help_text="MB")
-    disk = serializers.IntegerField(help_text="GB")
-
-
-class AvailabilityZoneSerializer(_Catalog):
-    region = serializers.CharField()
-
-
-class CatalogViewSet(viewsets.GenericViewSet):
-    """Read-only catalog for any authenticated caller. `available` says whether the caller's
-    organization (the personal one, or the one an API key is bound to) can deploy there:
-    the driver works on this installation and the organization has a credential for it."""
-
-    permission_classes = [permissions.IsAuthenticated]
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        services.catalog_ensure()
-        try:
-            access = namespace_access(request, None)
-        except Http404:
-            self.org_name, self.usable = None, set()
-        else:
-            self.org_name = access.organization.name
-            self.usable = selectors.providers_usable(organization=access.organization)
-
-    def _available(self, provider: Provider, row_available: bool) -> bool:
-        return provider.available and row_available and provider.name in self.usable
-
-    def _reason(self, provider: Provider) -> str:
-        if not provider.available:
-            return provider.unavailable_reason
-        if provider.name not in self.usable:
-            return f"No {provider.label} credential in the organization '{self.org_name}'."
-        return ""
-
-    def _page(self, rows, body):
-        page = self.paginate_queryset(rows)
-        return self.get_paginated_response([body(row) for row in page])
-
-    @staticmethod
-    def _match(pattern: re.Pattern, value: str) -> tuple[str, ...] | None:
-        found = pattern.match(value)
-        return found.groups() if found else None
-
-
-class ProviderViewSet(CatalogViewSet):
-    serializer_class = ProviderSerializer
-
-    def body(self, provider: Provider) -> dict:
-        return {
-            "available": self._available(provider, True),
-            "label": provider.label,
-            "name": provider.name,
-            "regions": [region_uri(r) for r in provider.regions.all()],
-            "resource_uri": provider_uri(provider.name),
-            "unavailable_reason": self._reason(provider),
-        }
-
-    def list(self, request):
-        rows = selectors.providers_list()
-        if "name" in request.query_params:
-            rows = rows.filter(name=request.query_params["name"])
-        return self._page(rows, self.body)
-
-    def retrieve(self, request, name=None):
-        provider = selectors.providers_list().filter(name=name).first()
-        if provider is None:
-            raise Http404
-        return Response(self.body(provider))
-
-
-class RegionViewSet(CatalogViewSet):
-    serializer_class = RegionSerializer
-
-    def body(self, region: Region) -> dict:
-        return {
-            "availability_zones": [az_uri(z) for z in region.zones.all()],
-            "available": self._available(region.provider, region.available),
-            "label": region.label,
-            "name": region.name,
-            "node_types": [nodetype_uri(t) for t in region.node_types.all()],
-            "provider": provider_uri(region.provider.name),
-            "resource_uri": region_uri(region),
-        }
-
-    def list(self, request):
-        rows, params = selectors.regions_list(), request.query_params
-        if "name" in params:
-            rows = rows.filter(name=params["name"])
-        if "provider" in params:
-            found = self._match(PROVIDER_URI, params["provider"])
-            rows = rows.filter(provider__name=found[0]) if found else rows.none()
-        return self._page(rows, self.body)
-
-    def retrieve(self, request, provider=None, name=None):
-        region = selectors.regions_list().filter(provider__name=provider, name=name).first()
-        if region is None:
-            raise Http404
-        return Response(self.body(region))
-
-
-class NodeTypeViewSet(CatalogViewSet):
-    serializer_class = NodeTypeSerializer
-
-    def body(self, node_type: NodeType) -> dict:
-        regions = list(node_type.regions.all())
-        return {
-            "availability_zones": [az_uri(z) for r in regions for z in r.zones.all()],
-            "available": self._available(node_type.provider, node_type.available),
-            "label": node_type.label,
-            "name": node_type.name,
-            "provider": provider_uri(node_type.provider.name),
-            "regions": [region_uri(r) for r in regions],
-            "resource_uri": nodetype_uri(node_type),
-            "cpu": node_type.cpu,
-            "memory": node_type.memory,
-            "disk": node_type.disk,
-        }
-
-    def list(self, request):
-        rows, params = selectors.node_types_list(), request.query_params
-        if "name" in params:
-            rows = rows.filter(name=params["name"])
-        if "provider" in params:
-            found = self._match(PROVIDER_URI, params["provider"])
-            rows = rows.filter(provider__name=found[0]) if found else rows.none()
-        for key in ("region", "regions"):
-            if key in params:
-                found = self._match(REGION_URI, params[key])
-                if not found:
-                    rows = rows.none()
-                    continue
-                rows = rows.filter(regions__provider__name=found[0], regions__name=found[1])
-        if "availability_zones" in params:
-            found = self._match(AZ_URI, params["availability_zones"])
-            if not found:
-                rows = rows.none()
-            else:
-                rows = rows.filter(
-                    regions__provider__name=found[0],
-                    regions__name=found[1],
-                    regions__zones__name=found[2],
-                )
-        return self._page(rows.distinct(), self.body)
-
-    def retrieve(self, request, provider=None, name=None):
-        node_type = selectors.node_types_list().filter(provider__name=provider, name=name).first()
-        if node_type is None:
-            raise Http404
-        return Response(self.body(node_type))
-
-
-class AvailabilityZoneViewSet(CatalogViewSet):
-    serializer_class = AvailabilityZoneSerializer
-
-    def body(self, zone: AvailabilityZone) -> dict:
-        return {
-            "available": self._available(zone.region.provider, zone.available),
-            "name": zone.name,
-            "region": region_uri(zone.region),
-            "resource_uri": az_uri(zone),
-        }
-
-    def list(self, request):
-        rows, params = selectors.zones_list(), request.query_params
-        if "name" in params:
-            rows = rows.filter(name=params["name"])
-        if "region" in params:
-            found = self._match(REGION_URI, params["region"])
-            if found:
-                rows = rows.filter(region__provider__name=found[0], region__name=found[1])
-            else:
-                rows = rows.none()
-        return self._page(rows, self.body)
-
-    def retrieve(self, request, provider=None, region=None, name=None):
-        zone = (
-            selectors.zones_list()
-            .filter(region__provider__name=provider, region__name=region, name=name)
-            .first()
-        )
-        if zone is None:
-            raise Http404
-        return Response(self.body(zone))
