@@ -223,6 +223,9 @@ if PRODUCTION:
 DC_INVITATION_DAYS = env_int("DC_INVITATION_DAYS", 7)
 DC_REGISTRATION_TOKEN_TTL = env_int("DC_REGISTRATION_TOKEN_TTL", 3600)  # seconds
 DC_HEARTBEAT_INTERVAL = env_int("DC_HEARTBEAT_INTERVAL", 15)  # seconds
+# BYO over SSH may connect to loopback, link-local and the control plane's own addresses
+# (labs and tests, whose SSH servers live there); never needed in production.
+DC_SSH_ALLOW_LOCAL_TARGETS = env_bool("DC_SSH_ALLOW_LOCAL_TARGETS", False)
 # How the agent upgrades Docker; lab hosts share the machine's packages, so the lab sets a
 # command that only restarts the daemon from the same binary.
 DC_UPGRADE_DOCKER_COMMAND = env_str(
