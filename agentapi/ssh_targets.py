@@ -112,7 +112,10 @@ def resolve(host: str, port: int) -> list[tuple[int, tuple]]:
     Raises TargetRefused when any address of `host` is refused (a name that also points at
     a forbidden address is not used at all), socket.gaierror when it does not resolve.
     """
-    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    except UnicodeError:  # a label the resolver will not even encode ("a..b", 64+ characters)
+        raise TargetRefused(f"{host[:64]!r} is not a valid host name") from None
     addresses = list(dict.fromkeys((family, sockaddr) for family, _, _, _, sockaddr in found))
     for _, sockaddr in addresses:
         ip = _ip(sockaddr[0])

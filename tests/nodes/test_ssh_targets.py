@@ -217,6 +217,7 @@ def test_closed_silent_and_non_ssh_ports_and_unknown_names_look_alike(
         ("127.0.0.1", web.port),
         ("127.0.0.1", silent.port),
         ("no-such-host.invalid", 22),
+        ("a..b", 22),  # not even encodable for the resolver
     ]
     with caplog.at_level(logging.INFO, logger="agentapi.ssh"):
         answers = [_attempt(writer, host, port) for host, port in targets]
