@@ -36,7 +36,8 @@ def provider_options_check(
         chosen = cls.clean_options(options)
     except OptionError as exc:
         raise ValidationError({"provider_options": [str(exc)]}) from None
-    allowed = credential.allowed_options if credential is not None else {}
+    mine = credential is not None and credential.provider == provider
+    allowed = credential.allowed_options if mine else {}
     specs = {o.path: o for o in cls.options}
     custom = sorted(
         path

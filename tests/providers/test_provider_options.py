@@ -217,6 +217,17 @@ def test_values_an_admin_allowed_on_the_credential_are_the_grantees_to_pick(
     assert NodeCluster.objects.count() == 1
 
 
+def test_a_credential_of_another_provider_lends_no_allowed_values(
+    owner, readonly_member, do_credential, aws_credential
+):
+    """An image allowed on the DigitalOcean credential is no licence on AWS."""
+    _grant(owner, do_credential, allowed_options={"image": ["ami-1234abcd"]})
+    response = _create(readonly_member, AWS, {"image": "ami-1234abcd"}, do_credential)
+    assert response.status_code == 400, response.content
+    assert "digitalocean credential" in response.json()["fields"]["credential"][0]
+    assert _nothing_made()
+
+
 def test_only_admins_set_the_allow_list(owner, writer, readonly_member, outsider, do_credential):
     allowed = {"allowed_options": {"image": ["123456789"]}}
     response = writer.client().patch(_uri(do_credential), allowed, format="json")
