@@ -24,7 +24,7 @@ from nodes import actions
 from nodes import services as node_services
 from nodes.models import RegistrationToken
 
-from . import selectors, ssh
+from . import selectors, ssh, ssh_targets
 from .models import SshAuth, SshInstall
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,8 @@ def _clean(*, host, port, username, password, private_key, host_key_fingerprint)
         errors["host"] = ["Give the host's IP address or name."]
     elif not HOST_RE.match(host):
         errors["host"] = ["Not an IP address or host name."]
+    elif refused := ssh_targets.literal_refusal(host):
+        errors["host"] = [refused]
     try:
         port = int(port)
     except (TypeError, ValueError):

@@ -1,14 +1,20 @@
 """SSH to a user's host with paramiko: pin the host key, run one command, stream its output.
 
-Failures come out as `SshError` whose message is meant for the user ("cannot reach ...",
-"SSH authentication failed for ..."). Nothing here touches the database: the caller passes
-callbacks for the host key and for each output line.
+Failures come out as `SshError` whose message is meant for the user. Until an SSH server has
+answered, every failure (refused, timed out, no SSH banner, unknown name, an address the
+control plane does not connect to: see `ssh_targets`) is the same "could not connect to
+HOST:PORT over SSH", after the same minimum time, with the detail only in the server's log:
+anything finer would make BYO over SSH a port scanner of the control plane's network.
+Authentication failures and host key mismatches stay distinct (a real SSH server answered).
+Nothing here touches the database: the caller passes callbacks for the host key and for each
+output line.
 """
 
 import base64
 import binascii
 import hashlib
 import io
+import logging
 import shlex
 import socket
 import time
@@ -17,9 +23,14 @@ from dataclasses import dataclass
 
 import paramiko
 
-from . import install
+from . import install, ssh_targets
+
+log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10  # seconds, for the TCP connection, the banner, authentication, the channel
+# A failed connection is reported no sooner than this after it began: refused and timed out
+# (or silent) ports then look alike from the outside.
+UNREACHABLE_AFTER = CONNECT_TIMEOUT
 COMMAND_TIMEOUT = 30 * 60  # installing Docker from a slow mirror can take minutes
 EXIT_STATUS_WAIT = 10
 KEY_CLASSES = (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey)
@@ -132,22 +143,47 @@ class PinningPolicy(paramiko.MissingHostKeyPolicy):
             )
 
 
-def _refusal(exc: OSError) -> str:
+def _detail(exc: BaseException) -> str:
+    """What went wrong before an SSH server answered: for the server's log only."""
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, TimeoutError):  # socket.timeout too
         return "connection timed out"
     if isinstance(exc, socket.gaierror):
         return f"unknown host ({exc.strerror})"
-    return (exc.strerror or str(exc)).lower()
+    if isinstance(exc, EOFError):
+        return "the server hung up"
+    if isinstance(exc, OSError):
+        return (exc.strerror or str(exc)).lower()
+    return str(exc) or type(exc).__name__
+
+
+def _open(target: Target) -> socket.socket:
+    """A TCP connection to a checked address of the target (never a second DNS lookup)."""
+    error: OSError | None = None
+    for family, sockaddr in ssh_targets.resolve(target.host, target.port):
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.settimeout(CONNECT_TIMEOUT)
+        try:
+            sock.connect(sockaddr)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        return sock
+    raise error or OSError("no address")
 
 
 def connect(client: paramiko.SSHClient, target: Target) -> None:
     """Connect and authenticate, or raise an SshError that says what went wrong."""
+    started = time.monotonic()
+    sock = None
     try:
+        sock = _open(target)
         client.connect(
             target.host,
             port=target.port,
+            sock=sock,
             username=target.username,
             password=target.password,
             pkey=target.pkey,
@@ -172,17 +208,12 @@ def connect(client: paramiko.SSHClient, target: Target) -> None:
             f"SSH authentication failed for {target.username}@{target.host}: "
             "check the password or key"
         ) from None
-    except paramiko.ssh_exception.NoValidConnectionsError as exc:
-        reasons = sorted({_refusal(e) for e in exc.errors.values()})
-        raise Unreachable(f"cannot reach {target.where}: {', '.join(reasons)}") from None
-    except OSError as exc:  # timeouts, no route, unknown host names
-        raise Unreachable(f"cannot reach {target.where}: {_refusal(exc)}") from None
-    except EOFError:
-        raise Unreachable(f"cannot reach {target.where}: the server hung up") from None
-    except paramiko.SSHException as exc:
-        if "banner" in str(exc).lower():
-            raise Unreachable(f"cannot reach {target.where}: no SSH server answered") from None
-        raise SshError(f"SSH to {target.where} failed: {exc}") from None
+    except (ssh_targets.TargetRefused, OSError, EOFError, paramiko.SSHException) as exc:
+        if sock is not None:
+            sock.close()
+        log.info("SSH to %s: could not connect: %s", target.where, _detail(exc))
+        time.sleep(max(0.0, started + UNREACHABLE_AFTER - time.monotonic()))
+        raise Unreachable(f"could not connect to {target.where} over SSH") from None
 
 
 def _lines(buffer: bytes) -> tuple[list[str], bytes]:

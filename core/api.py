@@ -101,7 +101,7 @@ def exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
-        exc = exceptions.PermissionDenied()
+        exc = exceptions.PermissionDenied(str(exc) or None)  # a service's reason, if it gave one
     elif isinstance(exc, DjangoValidationError):
         # Services raise Django's ValidationError with a {field: [messages]} dict.
         exc = exceptions.ValidationError(detail=get_error_detail(exc))

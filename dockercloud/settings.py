@@ -282,6 +282,9 @@ DC_HEARTBEAT_INTERVAL = env_int("DC_HEARTBEAT_INTERVAL", 15)  # seconds
 # Seconds between two checks of how a node's daemon is reached (asked by its agent's hello and
 # by heartbeats while it is Deploying or Unreachable): one at a time per node, at most this often.
 DC_PROBE_INTERVAL = env_int("DC_PROBE_INTERVAL", 5)
+# BYO over SSH may connect to loopback, link-local and the control plane's own addresses
+# (labs and tests, whose SSH servers live there); never needed in production.
+DC_SSH_ALLOW_LOCAL_TARGETS = env_bool("DC_SSH_ALLOW_LOCAL_TARGETS", False)
 # How the agent upgrades Docker; lab hosts share the machine's packages, so the lab sets a
 # command that only restarts the daemon from the same binary.
 DC_UPGRADE_DOCKER_COMMAND = env_str(

@@ -18,6 +18,7 @@ from django.utils import timezone
 from accounts.audit import SYSTEM, Actor, audit_record
 from accounts.permissions import Access
 from providers.drivers import HostState
+from providers.options import provider_options_check
 
 from . import actions, provisioning, services
 from .events import render
@@ -64,8 +65,9 @@ def cluster_create(
     cred = provisioning.credential_for_cluster(
         access=access, provider=placement.provider, credential_uuid=credential
     )
-    if provider_options is not None and not isinstance(provider_options, dict):
-        raise ValidationError({"provider_options": ["Expected a JSON object."]})
+    options = provider_options_check(
+        access=access, provider=placement.provider, credential=cred, options=provider_options
+    )
     cluster = NodeCluster.objects.create(
         organization=access.organization,
         name=name.strip(),
@@ -76,7 +78,7 @@ def cluster_create(
         target_num_nodes=_count(target_num_nodes, "target_num_nodes", 0, MAX_NODES),
         disk=_count(disk, "disk", 1, 16384),
         tags=clean_tags(tags) if tags is not None else [],
-        provider_options=provider_options or {},
+        provider_options=options,
         credential_uuid=getattr(cred, "uuid", None),
         install_url=install_url,
     )

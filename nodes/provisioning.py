@@ -71,7 +71,12 @@ def credential_for_cluster(*, access: Access, provider: str, credential_uuid=Non
             raise PermissionDenied
         return None
     if credential_uuid:
-        return provider_selectors.credential_for_use(access=access, uuid=credential_uuid)
+        credential = provider_selectors.credential_for_use(access=access, uuid=credential_uuid)
+        if credential.provider != provider:  # its allowed options are another driver's too
+            raise ValidationError(
+                {"credential": [f"This is a {credential.provider} credential, not {provider}."]}
+            )
+        return credential
     found = provider_selectors.credentials_for_provider(
         organization=access.organization, provider=provider
     )

@@ -46,6 +46,8 @@ class Credential(models.Model):
     organization's data key);
     non-secret fields (an AWS role ARN and the external id) in `config`. `hint` is at most
     the last 4 characters of the driver's hint field. Read secrets with `get_secret(name)`.
+    `allowed_options` ({option path: [values]}, set by admins) are the provider options any
+    user of the credential may choose beyond the driver's defaults (providers.options).
     """
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -57,6 +59,7 @@ class Credential(models.Model):
     secret_encrypted = models.TextField(blank=True)
     secret_fields = models.JSONField(default=list, blank=True, help_text="Names only.")
     config = models.JSONField(default=dict, blank=True)
+    allowed_options = models.JSONField(default=dict, blank=True)
     hint = models.CharField(max_length=8, blank=True)
     created_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

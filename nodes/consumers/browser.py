@@ -15,6 +15,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.http import Http404
 
+from accounts.permissions import can
 from accounts.selectors import organization_access
 from core.loops import remember_server_loop
 
@@ -71,7 +72,7 @@ class Subscription:
 def _scope(user, org_name: str, node_uuid: str | None):
     """(organization, node) the user may view, or Http404."""
     access = organization_access(request=ApiCaller(user, None).as_request(), name=org_name)
-    if not access.can("view"):
+    if not can(access, "view"):
         raise Http404
     org = access.organization
     node = selectors.node_get(organization=org, uuid=node_uuid) if node_uuid else None

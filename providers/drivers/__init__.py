@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 from django.utils.module_loading import import_string
 
+from .options import ProviderOption, options_clean
+
 REGISTRY = {
     "local": "providers.drivers.local.LocalDriver",
     "aws": "providers.drivers.aws.AwsDriver",
@@ -101,6 +103,8 @@ class ProviderDriver:
     fields: tuple[CredentialField, ...] = ()
     hint_field: str | None = None  # the field whose last 4 characters may be shown
     needs_external_id: bool = False  # the organization's external id is added to its values
+    # The `provider_options` keys `create_host` passes to the provider, and their free values.
+    options: tuple[ProviderOption, ...] = ()
     REGIONS: tuple[RegionInfo, ...] = ()
     NODE_TYPES: tuple[NodeTypeInfo, ...] = ()
 
@@ -133,6 +137,14 @@ class ProviderDriver:
         if missing:
             raise DriverError(f"Required for {cls.label}: {', '.join(missing)}.", True)
         return {k: str(v) for k, v in values.items() if v not in (None, "")}
+
+    @classmethod
+    def clean_options(cls, raw) -> dict[str, str | list[str]]:
+        """`provider_options` checked against `options`, flattened to dotted paths.
+
+        Raises OptionError naming the key (and the accepted keys, for an unknown one).
+        """
+        return options_clean(cls.options, raw)
 
     @classmethod
     def require_available(cls) -> None:
@@ -169,7 +181,10 @@ class ProviderDriver:
         disk: int | None = None,
         options: dict | None = None,
     ) -> HostInfo:
-        """Create a host booting with `user_data`, tagged with `node_uuid`; idempotent."""
+        """Create a host booting with `user_data`, tagged with `node_uuid`; idempotent.
+
+        `options` holds only keys declared in `options` (checked when the cluster was made).
+        """
         raise NotImplementedError
 
     def find_host(self, *, node_uuid: str, region: str | None = None) -> HostInfo | None:

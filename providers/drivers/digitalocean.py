@@ -33,6 +33,7 @@ from . import (
 )
 from ._http import CONNECT_TIMEOUT, READ_TIMEOUT, no_answer, status_error
 from ._idempotent import create_once
+from .options import ProviderOption
 
 API_URL = "https://api.digitalocean.com"  # pydo adds the /v2 itself
 IMAGE = "ubuntu-24-04-x64"
@@ -73,6 +74,11 @@ class DigitalOceanDriver(ProviderDriver):
     label = "DigitalOcean"
     fields = (CredentialField("token", "API token", help="A token with read and write scope."),)
     hint_field = "token"
+    # What create_host passes to the droplet create: only the image (a slug, or the id of a
+    # snapshot or custom image); the default one is free.
+    options = (
+        ProviderOption("image", r"[a-z0-9][a-z0-9._-]{0,63}", "an image slug or id", free=(IMAGE,)),
+    )
     REGIONS = tuple(
         RegionInfo(slug, label)
         for slug, label in [

@@ -39,6 +39,7 @@ from . import (
 )
 from ._http import CONNECT_TIMEOUT, READ_TIMEOUT, no_answer, status_error
 from ._idempotent import create_once
+from .options import ProviderOption
 
 API_URL = "https://api.hetzner.cloud/v1"
 IMAGE = "ubuntu-24.04"
@@ -66,6 +67,13 @@ class HetznerDriver(ProviderDriver):
     label = "Hetzner Cloud"
     fields = (CredentialField("token", "API token", help="A project token with read & write."),)
     hint_field = "token"
+    # What create_host passes to the server create: only the image (a name, or the id of a
+    # snapshot); the default one is free.
+    options = (
+        ProviderOption(
+            "image", r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", "an image name or id", free=(IMAGE,)
+        ),
+    )
     REGIONS = tuple(
         RegionInfo(name, label)
         for name, label in [

@@ -54,6 +54,7 @@ class LocalDriver(ProviderDriver):
     name = "local"
     label = "Local lab"
     fields = ()
+    options = ()  # create_host passes no provider options on: any is refused
     REGIONS = (RegionInfo(name="local", label="This machine"),)
     NODE_TYPES = (NodeTypeInfo(name="lab", label="Lab host (network namespace)"),)
 

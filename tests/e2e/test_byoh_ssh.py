@@ -141,6 +141,6 @@ def test_wrong_password_and_missing_sshd_fail_clearly_without_a_node(control_pla
 
     done = _finished(control_plane, auth, unreachable)
     assert done["state"] == "Failed"
-    assert done["error"] == f"cannot reach {without_sshd.address}:22: connection refused"
+    assert done["error"] == f"could not connect to {without_sshd.address}:22 over SSH"
     _assert_secrets_blanked(unreachable)
     assert not Node.objects.filter(organization=org).exists()

@@ -165,7 +165,7 @@ def test_anonymous_gets_401(anon, owner):
     assert anon.post(BASE, {"host": "h", "password": "x"}, format="json").status_code == 401
 
 
-def test_outsider_gets_404_and_creates_nothing(owner, outsider, queued):
+def test_outsider_gets_404_and_creates_nothing(owner, outsider, queued, local_targets):
     install = _make_install(owner)
     assert outsider.client().get(BASE).status_code == 404
     assert outsider.client().get(f"{BASE}{install.uuid}/").status_code == 404
@@ -176,7 +176,9 @@ def test_outsider_gets_404_and_creates_nothing(owner, outsider, queued):
     assert SshInstall.objects.count() == 1
 
 
-def test_readonly_member_reads_but_gets_403_on_create(owner, readonly_member, queued):
+def test_readonly_member_reads_but_gets_403_on_create(
+    owner, readonly_member, queued, local_targets
+):
     install = _make_install(owner)
     assert readonly_member.client().get(f"{BASE}{install.uuid}/").status_code == 200
     assert _create(readonly_member, {"host": "h", "password": "x"}).status_code == 403
@@ -266,7 +268,15 @@ def _serve(fake: FakeSshd, conn: socket.socket) -> None:
 
 
 @pytest.fixture
-def fake_sshd():
+def local_targets(settings, monkeypatch):
+    """As in the lab: the SSH servers of these tests listen on loopback, which BYO over SSH
+    refuses by default (test_ssh_targets.py); failures are not held back either."""
+    settings.DC_SSH_ALLOW_LOCAL_TARGETS = True
+    monkeypatch.setattr(ssh, "UNREACHABLE_AFTER", 0)
+
+
+@pytest.fixture
+def fake_sshd(local_targets):
     host_key = paramiko.Ed25519Key.from_private_key(io.StringIO(private_key_text()))
     client_text = private_key_text()
     fake = FakeSshd(host_key, ssh.load_private_key(client_text), client_text)
@@ -383,13 +393,13 @@ def test_script_failure_reports_exit_code_and_last_lines(owner, fake_sshd):
     ]
 
 
-def test_closed_port_is_unreachable(owner):
+def test_closed_port_is_unreachable(owner, local_targets):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # nothing listens once closed
     install = _run(_make_install(owner, port=port))
     assert install.action.state == "Failed"
-    assert install.error == f"cannot reach 127.0.0.1:{port}: connection refused"
+    assert install.error == f"could not connect to 127.0.0.1:{port} over SSH"
 
 
 def test_a_second_run_of_the_same_request_does_nothing(owner, fake_sshd):
@@ -399,7 +409,7 @@ def test_a_second_run_of_the_same_request_does_nothing(owner, fake_sshd):
     assert Action.objects.get(pk=install.action_id).state == "Success"
 
 
-def test_stale_requests_lose_their_secrets_and_fail(owner):
+def test_stale_requests_lose_their_secrets_and_fail(owner, local_targets):
     install = _make_install(owner)
     assert services.ssh_installs_forget_stale() == 0
     SshInstall.objects.filter(pk=install.pk).update(created=install.created.replace(year=2000))

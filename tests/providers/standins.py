@@ -350,6 +350,7 @@ class HetznerStandIn(StandIn):
                     {"fields": [{"name": field, "messages": ["not found"]}]},
                 )  # fmt: skip
         server = self.add_server(body["name"], server_type, location, body.get("labels", {}))
+        server["image"] = {**IMAGE, "name": body.get("image")}  # as asked: a name (or an id)
         server_id = server["id"]
         self.user_data[server_id] = body.get("user_data")
         if self.fail_next_create_after_storing:

@@ -16,7 +16,15 @@ from dataclasses import dataclass
 import boto3
 import pytest
 
-from providers.drivers import NODE_TAG, DriverError, HostState, ProviderDriver, get_driver
+from providers.drivers import (
+    NODE_TAG,
+    DriverError,
+    HostState,
+    ProviderDriver,
+    get_driver,
+    get_driver_class,
+)
+from providers.drivers.options import OptionError
 
 USER_DATA = "#!/bin/sh\necho contract\n"  # output: the host's cloud-init log only
 LIVE_AWS_STATES = ["pending", "running", "stopping", "stopped"]
@@ -204,3 +212,23 @@ def test_unknown_region_or_node_type_is_a_driver_error(case, field):
         case.driver.create_host(node_uuid=node, user_data=USER_DATA, **placement)
     _assert_safe(info.value, case)
     assert case.count_hosts(node) == 0
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_provider_options_are_declared_and_anything_else_is_refused(name):
+    """Each driver declares the `provider_options` keys its create_host passes on (what each
+    passes is tested beside it: test_aws.py, test_rest_drivers.py, test_provider_options.py);
+    its free values are valid ones, and an undeclared key is refused naming the declared."""
+    cls = get_driver_class(name)
+    paths = [o.path for o in cls.options]
+    assert len(set(paths)) == len(paths)
+    for option in cls.options:
+        for value in option.free:
+            assert option.check_value(value) == value
+    for unknown in ({"user_data": "x"}, {"ssh_keys": ["k"]}):
+        with pytest.raises(OptionError) as info:
+            cls.clean_options(unknown)
+        assert all(path in str(info.value) for path in paths)
+    with pytest.raises(OptionError):
+        cls.clean_options({"image": {"nested": "x"}})
+    assert cls.clean_options(None) == cls.clean_options({}) == {}

@@ -82,6 +82,19 @@ def test_digitalocean_sends_user_data_and_tags(do, do_api):
     assert info.public_ip.startswith("203.0.113.") and info.private_ips[0].startswith("10.10.")
 
 
+def test_digitalocean_passes_the_image_option_on(do, do_api):
+    """The one provider option the driver declares reaches the droplet create."""
+    assert [o.path for o in do.options] == ["image"]
+    host = do.create_host(
+        node_uuid=str(uuid.uuid4()),
+        region="ams3",
+        node_type="s-1vcpu-1gb",
+        user_data="x",
+        options={"image": "debian-12-x64"},
+    )
+    assert do_api.droplets[int(host.id)]["image"]["slug"] == "debian-12-x64"
+
+
 def test_digitalocean_lost_answer_finds_the_droplet(do, do_api):
     """The create reached DigitalOcean but its answer was an error: the driver looks again
     and takes the tagged droplet instead of failing (and making a second on retry)."""
@@ -176,6 +189,19 @@ def test_hetzner_sends_user_data_and_labels(hetzner, hetzner_api):
     assert host.state == HostState.PENDING and host.public_ip.startswith("198.51.100.")
     hetzner_api.boot(int(host.id))
     assert hetzner.get_host(host.id).state == HostState.RUNNING
+
+
+def test_hetzner_passes_the_image_option_on(hetzner, hetzner_api):
+    """The one provider option the driver declares reaches the server create."""
+    assert [o.path for o in hetzner.options] == ["image"]
+    host = hetzner.create_host(
+        node_uuid=str(uuid.uuid4()),
+        region="fsn1",
+        node_type="cx22",
+        user_data="x",
+        options={"image": "debian-12"},
+    )
+    assert hetzner_api.servers[int(host.id)]["image"]["name"] == "debian-12"
 
 
 def test_hetzner_lost_answer_finds_the_server(hetzner, hetzner_api):

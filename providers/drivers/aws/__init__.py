@@ -30,6 +30,7 @@ from .. import (
     ProviderDriver,
     RegionInfo,
 )
+from ..options import ProviderOption
 from .catalog import NODE_TYPES, REGION_LABELS, REGIONS
 from .iam import (
     HOME_REGION,
@@ -108,6 +109,25 @@ class AwsDriver(ProviderDriver):
     )
     hint_field = "access_key_id"
     needs_external_id = True
+    # What create_host passes to RunInstances. Each picks what the instance boots, which
+    # network it sits in, which traffic reaches it or which AWS role it holds: none is free
+    # (the default image is Canonical's current Ubuntu, looked up per region).
+    options = (
+        ProviderOption("image", r"ami-[0-9a-f]{8,17}", "an AMI id (ami-...)"),
+        ProviderOption(
+            "vpc.subnets", r"subnet-[0-9a-f]{8,17}", "a subnet id", many=True, max_items=16
+        ),
+        ProviderOption(
+            "vpc.security_groups",
+            r"sg-[0-9a-f]{8,17}",
+            "a security group id",
+            many=True,
+            max_items=5,
+        ),
+        ProviderOption(
+            "iam.instance_profile_name", r"[A-Za-z0-9_+=,.@-]{1,128}", "an instance profile name"
+        ),
+    )
     REGIONS = REGIONS
     NODE_TYPES = NODE_TYPES
 

@@ -1,174 +1,17 @@
-"""Credentials under `/api/v1/orgs/<ns>/credentials/` and the Docker Cloud catalog
-(`/api/infra/v1/{provider,region,nodetype,az}/`, never namespaced)."""
+"""The Docker Cloud catalog: `/api/infra/v1/{provider,region,nodetype,az}/` (never namespaced)."""
 
 import re
 
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, serializers, status, viewsets
+from rest_framework import permissions, serializers, viewsets
 from rest_framework.response import Response
 
-from accounts.api.base import OrgScopedViewSet
-from accounts.permissions import can
-from core.api import StrictFieldsMixin
 from core.dockercloud import namespace_access
-from core.schema import ERROR
 
-from . import selectors, services
-from .drivers import get_driver_class
-from .models import AvailabilityZone, Credential, NodeType, Provider, Region
+from .. import selectors, services
+from ..models import AvailabilityZone, NodeType, Provider, Region
 
 INFRA = "/api/infra/v1/"
-
-
-# -- credentials ---------------------------------------------------------------------------
-
-
-class SecretFieldsField(serializers.DictField):
-    """A JSON object of field name -> string (secrets are write-only: they are never echoed)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(
-            child=serializers.CharField(allow_blank=True, trim_whitespace=True), **kwargs
-        )
-
-
-USE_TEAMS_HELP = (
-    "Names of teams that may deploy with this credential without the organization-wide "
-    "`write` level (changing this list needs `admin`)."
-)
-
-
-class CredentialCreateSerializer(StrictFieldsMixin, serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    provider = serializers.CharField(max_length=32)
-    fields = SecretFieldsField(required=False, default=dict)
-    use_teams = serializers.ListField(
-        child=serializers.CharField(max_length=50), required=False, help_text=USE_TEAMS_HELP
-    )
-
-
-class CredentialUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
-    name = serializers.CharField(max_length=100, required=False)
-    fields = SecretFieldsField(required=False)
-    use_teams = serializers.ListField(
-        child=serializers.CharField(max_length=50), required=False, help_text=USE_TEAMS_HELP
-    )
-
-
-class CredentialSerializer(serializers.Serializer):
-    """The answer's shape (documentation; bodies are built by `credential_body`)."""
-
-    uuid = serializers.UUIDField()
-    name = serializers.CharField()
-    provider = serializers.CharField()
-    provider_uri = serializers.CharField()
-    hint = serializers.CharField(help_text="At most the last 4 characters of the key or token.")
-    fields = serializers.DictField(
-        child=serializers.CharField(), help_text="Stored secrets show as `$encrypted$`."
-    )
-    external_id = serializers.CharField(required=False, help_text="AWS only: sts:ExternalId.")
-    use_teams = serializers.ListField(child=serializers.CharField(), help_text=USE_TEAMS_HELP)
-    created_by = serializers.CharField(allow_null=True)
-    created = serializers.DateTimeField()
-    updated = serializers.DateTimeField()
-    validated_at = serializers.DateTimeField(allow_null=True)
-    resource_uri = serializers.CharField()
-
-
-def credential_body(credential: Credential) -> dict:
-    cls = get_driver_class(credential.provider)
-    fields = {name: services.PLACEHOLDER for name in credential.secret_fields}
-    fields.update(credential.config)
-    body = {
-        "uuid": str(credential.uuid),
-        "name": credential.name,
-        "provider": credential.provider,
-        "provider_uri": f"{INFRA}provider/{credential.provider}/",
-        "hint": credential.hint,
-        "fields": fields,
-        "created_by": credential.created_by.username if credential.created_by else None,
-        "created": credential.created.isoformat(),
-        "updated": credential.updated.isoformat(),
-        "validated_at": credential.validated_at.isoformat() if credential.validated_at else None,
-        "use_teams": [grant.team.name for grant in credential.grants.all()],
-        "resource_uri": (
-            f"/api/v1/orgs/{credential.organization.name}/credentials/{credential.uuid}/"
-        ),
-    }
-    if cls.needs_external_id:
-        # select_related by the selector; a missing row reads as None (it is an AttributeError).
-        row = getattr(credential.organization, "aws_external_id", None)
-        body["external_id"] = row.value if row else None
-    return body
-
-
-class CredentialViewSet(OrgScopedViewSet):
-    """An organization's provider credentials. Secrets are write-only: the answer shows
-    `$encrypted$` for each stored secret (send it back to keep the value) and a hint."""
-
-    lookup_field = "uuid"
-    lookup_value_converter = "uuid"
-    serializer_class = CredentialSerializer
-    verb_map = {"create": "change", "partial_update": "change", "destroy": "delete"}
-
-    def list(self, request, ns=None):
-        page = self.paginate_queryset(selectors.credentials_list(organization=self.organization))
-        return self.get_paginated_response([credential_body(c) for c in page])
-
-    def _use_teams(self, data: dict):
-        """Pop `use_teams` from the body; granting is the organization admins' to do."""
-        teams = data.pop("use_teams", None)
-        if teams is not None and not can(self.access, "manage"):
-            self.permission_denied(
-                self.request, message="Only organization admins choose who may use a credential."
-            )
-        if teams:  # before anything is validated with the provider or stored
-            services.teams_for_grant(organization=self.organization, teams=teams)
-        return teams
-
-    @extend_schema(request=CredentialCreateSerializer)
-    def create(self, request, ns=None):
-        serializer = CredentialCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
-        teams = self._use_teams(data)
-        credential = services.credential_create(
-            actor=self.actor, organization=self.organization, **data
-        )
-        if teams:
-            services.credential_grants_set(actor=self.actor, credential=credential, teams=teams)
-        credential = selectors.credential_get(organization=self.organization, uuid=credential.uuid)
-        return Response(credential_body(credential), status=status.HTTP_201_CREATED)
-
-    def retrieve(self, request, ns=None, uuid=None):
-        credential = selectors.credential_get(organization=self.organization, uuid=uuid)
-        return Response(credential_body(credential))
-
-    @extend_schema(request=CredentialUpdateSerializer)
-    def partial_update(self, request, ns=None, uuid=None):
-        credential = selectors.credential_get(organization=self.organization, uuid=uuid)
-        serializer = CredentialUpdateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
-        teams = self._use_teams(data)
-        services.credential_update(actor=self.actor, credential=credential, **data)
-        if teams is not None:
-            services.credential_grants_set(actor=self.actor, credential=credential, teams=teams)
-        credential = selectors.credential_get(organization=self.organization, uuid=uuid)
-        return Response(credential_body(credential))
-
-    @extend_schema(responses={204: None, 409: ERROR})
-    def destroy(self, request, ns=None, uuid=None):
-        credential = selectors.credential_get(organization=self.organization, uuid=uuid)
-        try:
-            services.credential_delete(actor=self.actor, credential=credential)
-        except services.CredentialInUse as exc:
-            return Response({"error": str(exc)}, status=status.HTTP_409_CONFLICT)
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-# -- catalog -------------------------------------------------------------------------------
 
 PROVIDER_URI = re.compile(r"^(?:/api/infra/v1/provider/)?([^/]+)/?$")
 REGION_URI = re.compile(r"^(?:/api/infra/v1/region/)?([^/]+)/([^/]+)/?$")
