@@ -105,3 +105,24 @@ def sshkey_get(*, user: User, uuid) -> SshKey:
     if key is None:
         raise Http404
     return key
+
+
+def namespace_access(request, ns: str | None) -> Access:
+    """The organization addressed by an optional namespace segment, as the caller's Access.
+
+    Without a namespace Docker Cloud used the caller's own; ours is their personal
+    organization (a service account's is the organization that owns it; a key restricted to
+    one organization defaults to that one).
+    """
+    if ns:
+        return organization_access(request=request, name=ns)
+    user, key = request.user, request_api_key(request)
+    if key is not None and key.organization_id:
+        org = key.organization
+    elif user.service_org_id:
+        org = user.service_org
+    else:
+        org = Organization.objects.filter(personal_for=user).first()
+    if org is None:
+        raise Http404
+    return access_for(user=user, organization=org, api_key=key)

@@ -17,10 +17,10 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from core.loops import remember_server_loop
 from nodes import services
-from nodes.consumers import DirectDispatchMixin
 from nodes.events.ingest import AgentEventStream
 from nodes.events.services import NodeContext
-from nodes.groups import agent_group
+from realtime.consumers import DirectDispatchMixin
+from realtime.groups import agent_group
 
 from . import limits
 

@@ -32,7 +32,7 @@ def _cache() -> str:
 
 
 def _broker() -> str:
-    from dockercloud.celery import app
+    from celery import current_app as app  # the project's (dockercloud/celery.py)
 
     if settings.CELERY_BROKER_URL.startswith("memory://"):
         return "memory"

@@ -217,7 +217,7 @@ else:
 # from the database after a reconnect.
 CHANNEL_LAYERS["events"] = (
     {
-        "BACKEND": "nodes.events.layer.EventsPubSubLayer",
+        "BACKEND": "realtime.layer.EventsPubSubLayer",
         "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("DC_CHANNEL_PREFIX", "dc") + "-ev"},
     }
     if REDIS_URL

@@ -9,8 +9,7 @@ from channels.layers import get_channel_layer
 
 from core import signing
 from core.loops import run_on_layer_loop
-
-from .groups import agent_group
+from realtime.groups import agent_group
 
 log = logging.getLogger(__name__)
 SEND_TIMEOUT = 5.0

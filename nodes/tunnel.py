@@ -22,8 +22,7 @@ import uuid
 from channels.layers import get_channel_layer
 
 from core.loops import layer_loop
-
-from .groups import agent_group
+from realtime.groups import agent_group
 
 log = logging.getLogger(__name__)
 OPEN_TIMEOUT = 10.0

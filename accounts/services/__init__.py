@@ -17,7 +17,7 @@ from .orgs import (
     team_set_members,
     team_update,
 )
-from .sockets import sockets_close
+from .sockets import session_sockets_close, sockets_close
 from .users import (
     APIKEY_KIND,
     apikey_authenticate,
@@ -49,6 +49,7 @@ __all__ = [
     "personal_org_ensure",
     "service_account_create",
     "service_account_delete",
+    "session_sockets_close",
     "sockets_close",
     "ssh_fingerprint",
     "sshkey_add",

@@ -9,6 +9,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core import tokens
+from realtime.emit import emit_on_commit
+from realtime.groups import group_for_member
+from realtime.payloads import membership_removed
 
 from ..audit import Actor, audit_record
 from ..models import Invitation, Membership, Organization, Permission, Role, Team, User
@@ -147,10 +150,6 @@ def membership_remove(*, actor: Actor, membership: Membership) -> None:
 
 def _close_member_sockets(*, org_id: int, user_id: int) -> None:
     """After the commit, close the live event sockets the removed member holds on the org."""
-    from nodes.events import emit_on_commit  # nodes depends on accounts, not the reverse
-    from nodes.groups import group_for_member
-    from nodes.payloads import membership_removed
-
     emit_on_commit(
         group_for_member(org_id, user_id), membership_removed(org_id=org_id, user_id=user_id)
     )

@@ -48,9 +48,7 @@ class LogoutView(auth_views.LogoutView):
         session_key = request.session.session_key
         response = super().post(request, *args, **kwargs)
         if session_key:
-            from nodes.consumers import session_sockets_close  # nodes depends on accounts
-
-            session_sockets_close(session_key=session_key)
+            services.session_sockets_close(session_key=session_key)
         return response
 
 

@@ -7,7 +7,7 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from accounts.api.base import OrgScopedViewSet
-from core.dockercloud import namespace_access
+from accounts.selectors import namespace_access
 
 from .. import actions
 from ..models import Action

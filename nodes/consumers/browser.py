@@ -3,8 +3,9 @@
 `subscribe {org, node?, since?, recent?}` joins the organization's or the node's group after
 the same membership check as the REST API, then catches up from `since` (the last event id the
 page saw). Joining also puts the socket in the member's group: `membership.removed` closes it.
-Every socket is also in its session's group (logging out, `session_sockets_close`, closes the
-sockets that session opened) and its user's (a password change or deactivation closes them).
+Every socket is also in its session's group (logging out closes the sockets that session
+opened: `accounts.services.session_sockets_close`) and its user's (a password change or
+deactivation closes them).
 """
 
 import logging
@@ -17,16 +18,9 @@ from django.http import Http404
 
 from accounts.permissions import can
 from accounts.selectors import organization_access
+from accounts.wsauth import ApiCaller, session_still_valid
 from core.loops import remember_server_loop
-
-from .. import selectors
-from ..events import selectors as event_selectors
-from ..events.emit import EVENTS_LAYER, emit_on_commit
-from ..events.render import stored_payload
-from ..events.wsauth import ApiCaller, query, same_origin, session_still_valid
-from ..groups import group_for_member, group_for_node, group_for_org, group_for_session
-from ..payloads import ErrorFrame, EventsFrame, SubscribedFrame
-from .base import (
+from realtime.consumers import (
     CLOSE_NOT_FOUND,
     CLOSE_REMOVED,
     CLOSE_UNAUTHORIZED,
@@ -34,6 +28,14 @@ from .base import (
     GuardedSocketMixin,
     query_int,
 )
+from realtime.emit import EVENTS_LAYER
+from realtime.groups import group_for_member, group_for_node, group_for_org, group_for_session
+from realtime.payloads import ErrorFrame, EventsFrame, SubscribedFrame
+from realtime.scope import query, same_origin
+
+from .. import selectors
+from ..events import selectors as event_selectors
+from ..events.render import stored_payload
 
 log = logging.getLogger(__name__)
 MAX_SUBSCRIPTIONS = 20
@@ -49,12 +51,6 @@ def _uuid(value) -> uuid_module.UUID | None:
 
 
 # --- browser subscriptions ------------------------------------------------------------------
-def session_sockets_close(*, session_key: str) -> None:
-    """After the commit, close the portal sockets opened with this session (it logged out):
-    another tab of it stops receiving. Its other sessions (other browsers) keep theirs."""
-    emit_on_commit(group_for_session(session_key), {"type": "session.ended"})
-
-
 @dataclass(frozen=True)
 class Subscription:
     org_id: int

@@ -14,17 +14,18 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import Http404
 
 from accounts.permissions import access_for
-from core.dockercloud import namespace_access
+from accounts.selectors import namespace_access
+from accounts.wsauth import ApiCaller, api_caller, caller_still_valid
 from core.loops import remember_server_loop
+from realtime.consumers import CLOSE_REMOVED, DirectDispatchMixin, GuardedSocketMixin, query_int
+from realtime.emit import EVENTS_LAYER
+from realtime.groups import group_for_action, group_for_member, group_for_org
+from realtime.payloads import DockerCloudFrame, LogFrame, batch_events
+from realtime.scope import query
 
 from .. import selectors
-from ..events.emit import EVENTS_LAYER
 from ..events.render import dockercloud_frame
-from ..events.wsauth import ApiCaller, api_caller, caller_still_valid, query
-from ..groups import group_for_action, group_for_member, group_for_org
 from ..models import FINAL_ACTION_STATES
-from ..payloads import DockerCloudFrame, LogFrame, batch_events
-from .base import CLOSE_REMOVED, DirectDispatchMixin, GuardedSocketMixin, query_int
 
 DEFAULT_TAIL = 300
 

@@ -10,7 +10,6 @@ Platform state changes (nodes, node clusters, actions) are events too: services 
 `emit_on_commit` it. Sync code sends live messages only through `emit_on_commit`.
 """
 
-from .emit import emit_on_commit
 from .services import (
     action_log_event,
     action_state_event,
@@ -23,7 +22,6 @@ __all__ = [
     "action_log_event",
     "action_state_event",
     "cluster_state_event",
-    "emit_on_commit",
     "node_state_event",
     "platform_event_record",
 ]

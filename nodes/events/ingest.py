@@ -29,11 +29,12 @@ from channels.db import database_sync_to_async
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from ..groups import group_for_node, group_for_org
+from realtime.emit import events_layer
+from realtime.groups import group_for_node, group_for_org
+from realtime.layer import send_group_messages
+from realtime.payloads import AckFrame, events_batch
+
 from ..models import DockerEvent
-from ..payloads import AckFrame, events_batch
-from .emit import events_layer
-from .layer import send_group_messages
 from .render import event_payload
 from .selectors import node_last_seq
 from .services import NodeContext, agent_event_row, agent_events_store

@@ -2,8 +2,9 @@
 
 from datetime import UTC, datetime
 
+from realtime.payloads import DockerCloudFrame, EventPayload
+
 from ..models import DockerEvent
-from ..payloads import DockerCloudFrame, EventPayload
 
 INFRA = "/api/infra/v1/"
 APP = "/api/app/v1/"

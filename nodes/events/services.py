@@ -12,11 +12,11 @@ from django.db.models.functions import Length
 from django.utils import timezone
 
 from accounts.models import Organization
+from realtime.emit import emit_on_commit
+from realtime.groups import group_for_action, group_for_node, group_for_org
+from realtime.payloads import action_end, action_log, events_batch
 
-from ..groups import group_for_action, group_for_node, group_for_org
 from ..models import FINAL_ACTION_STATES, Action, DockerEvent, Node, NodeCluster
-from ..payloads import action_end, action_log, events_batch
-from .emit import emit_on_commit
 from .render import action_uri, cluster_uri, event_payload, node_uri
 
 MAX_ATTRIBUTES = 64

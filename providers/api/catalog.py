@@ -6,7 +6,7 @@ from django.http import Http404
 from rest_framework import permissions, serializers, viewsets
 from rest_framework.response import Response
 
-from core.dockercloud import namespace_access
+from accounts.selectors import namespace_access
 
 from .. import selectors, services
 from ..models import AvailabilityZone, NodeType, Provider, Region

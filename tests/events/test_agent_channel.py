@@ -155,7 +155,7 @@ def test_results_reach_the_waiting_task_typed(owner):
     gets the documented types."""
     from channels.layers import get_channel_layer
 
-    from nodes.groups import agent_group
+    from realtime.groups import agent_group
 
     node, secret = register_node(owner)
 

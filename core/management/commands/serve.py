@@ -25,7 +25,9 @@ class Command(BaseCommand):
         self._check_exposure(host)
         if not no_admin:
             self._first_run_admin()
-        from dockercloud.celery import app
+        from celery import current_app  # the project's app (dockercloud/celery.py)
+
+        app = current_app._get_current_object()
 
         contexts = []
         # With a Redis broker, workers and beat are their own processes (`make worker`,

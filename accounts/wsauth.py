@@ -2,24 +2,23 @@
 
 The Docker Cloud streams take the same `Authorization` values as the REST API (Basic with an
 API key or a password, `Token`, `Bearer`, `ApiKey`), or the Go SDK's `?user=&token=`. Browser
-sockets carry the session cookie, so their `Origin` must be this site: another site's page
-could otherwise open a socket with the user's cookie (cross-site websocket hijacking).
+sockets carry the session cookie; `realtime.scope.same_origin` checks where they come from.
 """
 
 import base64
 from dataclasses import dataclass
 from types import SimpleNamespace
-from urllib.parse import parse_qs, urlsplit
 
-from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, authenticate
 from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare
 
-from accounts.authentication import parse_authorization
-from accounts.models import ApiKey, User
-from accounts.services import APIKEY_KIND, apikey_authenticate
 from core.clientip import scope_meta
+from realtime.scope import header, query
+
+from .authentication import parse_authorization
+from .models import ApiKey, User
+from .services import APIKEY_KIND, apikey_authenticate
 
 
 @dataclass(frozen=True)
@@ -30,18 +29,6 @@ class ApiCaller:
     def as_request(self):
         """What the REST selectors read from a request: `user` and `auth`."""
         return SimpleNamespace(user=self.user, auth=self.api_key)
-
-
-def header(scope, name: bytes) -> str:
-    for key, value in scope.get("headers", []):
-        if key == name:
-            return value.decode("latin-1")
-    return ""
-
-
-def query(scope) -> dict[str, str]:
-    raw = scope.get("query_string", b"").decode("latin-1")
-    return {k: v[-1] for k, v in parse_qs(raw).items()}
 
 
 def _authorization(scope) -> str:
@@ -111,13 +98,3 @@ def session_still_valid(session, user: User) -> bool:
     if fresh is None or not fresh.is_active:
         return False
     return constant_time_compare(session.get(HASH_SESSION_KEY, ""), fresh.get_session_auth_hash())
-
-
-def same_origin(scope) -> bool:
-    """A browser's socket comes from a page of this site (or a trusted origin)."""
-    origin = header(scope, b"origin")
-    if not origin:
-        return True  # not a browser: browsers always send Origin on websockets
-    if origin in settings.CSRF_TRUSTED_ORIGINS:
-        return True
-    return urlsplit(origin).netloc.lower() == header(scope, b"host").lower()

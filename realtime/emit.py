@@ -9,12 +9,12 @@ from django.db import transaction
 
 from core.loops import run_on_layer_loop
 
-from ..payloads import GroupMessage
+from .payloads import GroupMessage
 
 log = logging.getLogger(__name__)
 SEND_TIMEOUT = 5.0
 # The channel layer alias of the live event streams (settings.CHANNEL_LAYERS): every group of
-# nodes.groups but the agents' lives there.
+# realtime.groups but the agents' lives there.
 EVENTS_LAYER = "events"
 
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from core.ratelimit import TokenBucket
 
-from ..groups import group_for_apikey, group_for_user
+from .groups import group_for_apikey, group_for_user
 
 CLOSE_TOO_BIG = 1009  # RFC 6455: a message too big to process
 CLOSE_UNAUTHORIZED = 4401
