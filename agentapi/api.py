@@ -6,13 +6,15 @@ from rest_framework.response import Response
 
 from accounts.api.base import OrgScopedViewSet
 from core.api import StrictFieldsMixin
+from core.publicurl import public_base
+from nodes import services as node_services
 from nodes.api import node_uri
-from nodes.api.base import action_uri
+from nodes.api.base import InfraViewSet, action_uri
 from nodes.models import Action
 
 from . import selectors, services
+from .install import install_command
 from .models import SshInstall
-from .views import public_base
 
 
 class SshInstallInputSerializer(StrictFieldsMixin, serializers.Serializer):
@@ -98,3 +100,24 @@ class SshInstallViewSet(OrgScopedViewSet):
             status=status.HTTP_202_ACCEPTED,
             headers={"X-DockerCloud-Action-URI": action_uri(install.action)},
         )
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(read_only=True)
+    command = serializers.CharField(read_only=True)
+
+
+class TokenViewSet(InfraViewSet):
+    """`/api/infra/v1/[<ns>/]token/` (Docker Cloud's): POST makes a single-use registration
+    token and the one-line install command that turns a host into a node (BYO)."""
+
+    serializer_class = TokenSerializer
+    verb_map = {"create": "change"}
+
+    def create(self, request, ns=None):
+        _, plaintext = node_services.registration_token_create(
+            actor=self.actor, organization=self.organization
+        )
+        base = public_base(request)
+        body = {"token": plaintext, "command": install_command(base, plaintext)}
+        return Response(body, status=status.HTTP_201_CREATED)

@@ -7,7 +7,7 @@ from the portal or the API), whatever carries the download.
 
 import shlex
 
-from .artifact import agent_pyz
+from .artifact import agent_pyz, agent_version
 
 
 def install_args() -> str:
@@ -21,3 +21,16 @@ def install_command(base: str, token: str, *, sudo: bool = True) -> str:
     url = shlex.quote(f"{base}/install/{token}")
     shell = "sudo sh" if sudo else "sh"
     return f"curl -fsSL {url} | {shell} -s -- {install_args()}"
+
+
+class Bundle:
+    """The node layer's view of the agent served here (nodes.agent_bundle)."""
+
+    def install_args(self) -> str:
+        return install_args()
+
+    def digest(self) -> str:
+        return agent_pyz()[1]
+
+    def version(self) -> str:
+        return agent_version()

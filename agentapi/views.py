@@ -10,30 +10,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from core import signing
 from core.clientip import client_ip
+from core.publicurl import public_base
 from nodes import selectors as node_selectors
 from nodes import services as node_services
 
 from .artifact import agent_pyz
-from .install import install_command  # noqa: F401 (the portal and the API import it here)
 
 log = logging.getLogger(__name__)
 SCRIPT = (settings.BASE_DIR / "agentapi" / "install.sh").read_text()
-
-
-def public_base(request, *, for_provider: bool = False) -> str:
-    """Where nodes reach the control plane: DC_PUBLIC_URL, else the address of this request.
-
-    `for_provider`: for hosts a provider boots. Without DC_PUBLIC_URL only the local lab can
-    reach us, at the lab gateway on the port of this request.
-    """
-    if settings.DC_PUBLIC_URL:
-        return settings.DC_PUBLIC_URL
-    if for_provider:
-        from lab.net import GATEWAY
-
-        port = request.get_port()
-        return f"http://{GATEWAY}:{port}"
-    return request.build_absolute_uri("/").rstrip("/")
 
 
 def _failing_script(message: str) -> HttpResponse:

@@ -285,6 +285,9 @@ DC_PROBE_INTERVAL = env_int("DC_PROBE_INTERVAL", 5)
 # BYO over SSH may connect to loopback, link-local and the control plane's own addresses
 # (labs and tests, whose SSH servers live there); never needed in production.
 DC_SSH_ALLOW_LOCAL_TARGETS = env_bool("DC_SSH_ALLOW_LOCAL_TARGETS", False)
+# What makes the local provider's hosts (development only): a dotted path to a class with the
+# `providers.drivers.local.LocalHosts` interface. The default is the node lab's.
+DC_LOCAL_HOSTS = env_str("DC_LOCAL_HOSTS", "lab.provider.LabHosts")
 # How the agent upgrades Docker; lab hosts share the machine's packages, so the lab sets a
 # command that only restarts the daemon from the same binary.
 DC_UPGRADE_DOCKER_COMMAND = env_str(

@@ -1,19 +1,20 @@
-"""Docker Cloud API v1 routes. The namespace segment is optional on node, token and the service
-stub; the namespaced copies are left out of the OpenAPI schema (same operations)."""
+"""Docker Cloud API v1 routes. The namespace segment is optional on node and the service stub;
+the namespaced copies are left out of the OpenAPI schema (same operations). The `token`
+resource (install commands) is the agent API's: agentapi/urls.py."""
 
 from django.urls import path
 
 from .api.actions import ActionViewSet
 from .api.clusters import NodeClusterViewSet
-from .api.nodes import NodeViewSet, TokenViewSet
+from .api.nodes import NodeViewSet
 from .api.stubs import ServiceStubViewSet
 
 
-def _unlisted(viewset):
+def unlisted(viewset):
     return type(f"Namespaced{viewset.__name__}", (viewset,), {"schema": None})
 
 
-def _routes(prefix: str, node, cluster, token, service) -> list:
+def _routes(prefix: str, node, cluster, service) -> list:
     cluster_verbs = {"get": "retrieve", "patch": "partial_update", "delete": "destroy"}
     return [
         path(
@@ -46,7 +47,6 @@ def _routes(prefix: str, node, cluster, token, service) -> list:
             f"api/infra/v1/{prefix}node/<uuid:uuid>/health-check/",
             node.as_view({"post": "health_check"}),
         ),
-        path(f"api/infra/v1/{prefix}token/", token.as_view({"post": "create"})),
         path(f"api/app/v1/{prefix}service/", service.as_view({"get": "list"})),
     ]
 
@@ -56,12 +56,11 @@ urlpatterns = [
     path("api/audit/v1/action/<uuid:uuid>/", ActionViewSet.as_view({"get": "retrieve"})),
     path("api/audit/v1/action/<uuid:uuid>/cancel/", ActionViewSet.as_view({"post": "cancel"})),
     path("api/audit/v1/action/<uuid:uuid>/retry/", ActionViewSet.as_view({"post": "retry"})),
-    *_routes("", NodeViewSet, NodeClusterViewSet, TokenViewSet, ServiceStubViewSet),
+    *_routes("", NodeViewSet, NodeClusterViewSet, ServiceStubViewSet),
     *_routes(
         "<str:ns>/",
-        _unlisted(NodeViewSet),
-        _unlisted(NodeClusterViewSet),
-        _unlisted(TokenViewSet),
-        _unlisted(ServiceStubViewSet),
+        unlisted(NodeViewSet),
+        unlisted(NodeClusterViewSet),
+        unlisted(ServiceStubViewSet),
     ),
 ]

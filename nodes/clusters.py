@@ -17,10 +17,11 @@ from django.utils import timezone
 
 from accounts.audit import SYSTEM, Actor, audit_record
 from accounts.permissions import Access
-from providers.drivers import HostState
+from providers.drivers import HostState, get_driver_class
 from providers.options import provider_options_check
 
 from . import actions, provisioning, services
+from .agent_bundle import agent_bundle
 from .events import render
 from .events.services import cluster_state_event, node_state_event
 from .lifecycle import clean_tags
@@ -80,7 +81,7 @@ def cluster_create(
         tags=clean_tags(tags) if tags is not None else [],
         provider_options=options,
         credential_uuid=getattr(cred, "uuid", None),
-        install_url=install_url,
+        install_url=get_driver_class(placement.provider).boot_base(install_url),
     )
     provisioning.record_credential_use(
         actor=actor, cluster=cluster, purpose=f"create node cluster {cluster.name}"
@@ -266,12 +267,11 @@ def boot_script(install_url: str, install_args: str) -> str:
 
 
 def _boot_host(cluster: NodeCluster, node: Node, driver) -> None:
-    from agentapi.install import install_args
-
     _, token = services.registration_token_create(
         actor=SYSTEM, organization=cluster.organization, node=node
     )
-    user_data = boot_script(f"{cluster.install_url}/install/{token}", install_args())
+    install_args = agent_bundle().install_args()
+    user_data = boot_script(f"{cluster.install_url}/install/{token}", install_args)
     host = driver.create_host(
         node_uuid=str(node.uuid),
         region=cluster.region,

@@ -11,6 +11,7 @@ from accounts.audit import SYSTEM
 from providers.drivers import DriverError
 
 from . import actions, clusters, provisioning, selectors, services
+from .agent_bundle import agent_bundle
 from .agent_rpc import AgentUnavailable, agent_command, signed_upgrade_args
 from .docker_client import daemon_ping, direct_client, docker_client, tunnel_client
 from .models import Connection, NodeState
@@ -140,18 +141,17 @@ def _agent_started(node) -> float | None:
 @shared_task(acks_late=True, ignore_result=True)
 def upgrade_agent(node_id: int, action_id: int) -> None:
     """Install the control plane's agent on the node; done once the new image answers."""
-    from agentapi.artifact import agent_pyz, agent_version
-
+    bundle = agent_bundle()
     node = selectors.node_by_id(node_id=node_id)
     if node is None:
         actions.action_finish(action_id=action_id, success=False, error="the node is gone")
         return
 
     def work(log):
-        _, sha256 = agent_pyz()
+        sha256 = bundle.digest()
         log(f"Installing agent {sha256[:12]} on {node} (now {node.agent_version or 'unknown'})")
         args = signed_upgrade_args(
-            node_uuid=node.uuid, url="/install/agent.pyz", sha256=sha256, version=agent_version()
+            node_uuid=node.uuid, url="/install/agent.pyz", sha256=sha256, version=bundle.version()
         )
         try:
             before = _agent_started(node)

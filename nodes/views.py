@@ -21,7 +21,8 @@ from accounts.permissions import can, can_by_grant
 from accounts.views.base import no_store, org_view, render_org
 from agentapi import selectors as ssh_selectors
 from agentapi import services as ssh_services
-from agentapi.views import install_command, public_base
+from agentapi.install import install_command
+from core.publicurl import public_base
 from providers import selectors as provider_selectors
 from providers import services as provider_services
 
@@ -403,7 +404,7 @@ def clusters_list(request, access):
                 create = _portal_action(request, access, "Node Cluster Create")
                 cluster = clusters.cluster_create(
                     actor=actor, access=access, action=create,
-                    install_url=public_base(request, for_provider=True),
+                    install_url=public_base(request),
                     **{**data, "credential": data["credential"] or None},
                 )  # fmt: skip
                 if deploy:

@@ -7,9 +7,9 @@ from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from agentapi.views import public_base
 from core.api import StrictFieldsMixin
 from core.dockercloud import rfc1123
+from core.publicurl import public_base
 
 from .. import clusters, selectors
 from ..models import NodeCluster, NodeState
@@ -140,7 +140,7 @@ class NodeClusterViewSet(InfraViewSet):
             act = self.start_action("Node Cluster Create", object_uri="")
             cluster = clusters.cluster_create(
                 actor=self.actor, access=self.access, action=act,
-                install_url=public_base(request, for_provider=True), **body.validated_data,
+                install_url=public_base(request), **body.validated_data,
             )  # fmt: skip
         return with_action(cluster_body(cluster), act, code=status.HTTP_201_CREATED)
 

@@ -3,15 +3,14 @@
 import uuid
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from agentapi.views import install_command, public_base
 from core.api import StrictFieldsMixin
 from core.dockercloud import rfc1123
 
-from .. import lifecycle, selectors, services
+from .. import lifecycle, selectors
 from ..models import Node
 from .base import INFRA, InfraViewSet, with_action
 
@@ -166,23 +165,3 @@ class NodeViewSet(InfraViewSet):
         node = self._node(uuid)
         act = self._verb("Node Health Check", lifecycle.node_health_check, node)
         return with_action(node_body(node), act)
-
-
-class TokenSerializer(serializers.Serializer):
-    token = serializers.CharField(read_only=True)
-    command = serializers.CharField(read_only=True)
-
-
-class TokenViewSet(InfraViewSet):
-    """POST: a single-use registration token and the one-line install command (BYO hosts)."""
-
-    serializer_class = TokenSerializer
-    verb_map = {"create": "change"}
-
-    def create(self, request, ns=None):
-        _, plaintext = services.registration_token_create(
-            actor=self.actor, organization=self.organization
-        )
-        base = public_base(request)
-        body = {"token": plaintext, "command": install_command(base, plaintext)}
-        return Response(body, status=status.HTTP_201_CREATED)

@@ -152,6 +152,12 @@ class ProviderDriver:
         if not ok:
             raise DriverError(reason, permanent=True)
 
+    @classmethod
+    def boot_base(cls, base: str) -> str:
+        """Where hosts this provider boots reach the control plane, given where it is served
+        (`base`, DC_PUBLIC_URL or the request's address)."""
+        return base
+
     # -- with credentials ------------------------------------------------------------------
 
     def validate(self) -> None:

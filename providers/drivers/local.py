@@ -1,4 +1,5 @@
-"""The `local` provider: hosts are lab namespaces on the control-plane machine (lab/).
+"""The `local` provider: hosts on the control-plane machine, made by the implementation of
+`LocalHosts` that settings.DC_LOCAL_HOSTS names (the node lab's `lab.provider.LabHosts`).
 
 For development and tests: needs root, the lab's tools and dockerd, and is never offered in
 production (a lab host shares the machine's filesystem outside a few private directories).
@@ -15,8 +16,12 @@ from __future__ import annotations
 import json
 import os
 import uuid as uuidlib
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.utils.module_loading import import_string
 
 from . import NODE_TAG, DriverError, HostInfo, HostState, NodeTypeInfo, ProviderDriver, RegionInfo
 
@@ -44,10 +49,35 @@ def _pid_alive(pid) -> bool:
     return True
 
 
-def _lab():
-    import lab
+class LocalHost(Protocol):
+    """One host, as the driver uses it."""
 
-    return lab
+    name: str
+    address: str
+    status: str
+    created_by: int | None
+
+    def alive(self) -> bool: ...
+    def destroy(self) -> None: ...
+    def path(self, inner: str) -> Path: ...
+    def state_path(self, subdir: str) -> Path: ...
+    def run(self, cmd, *, input: str | None = None, timeout: float | None = None): ...
+
+
+class LocalHosts(Protocol):
+    """What makes the local provider's hosts; `Error` is what its calls raise."""
+
+    Error: type[Exception]
+
+    def available(self) -> tuple[bool, str]: ...
+    def create(self, name: str) -> LocalHost: ...
+    def get(self, name: str) -> LocalHost | None: ...
+    def gateway(self) -> str: ...
+
+
+def local_hosts() -> LocalHosts:
+    """The configured implementation (imported only when the local provider is used)."""
+    return import_string(settings.DC_LOCAL_HOSTS)()
 
 
 class LocalDriver(ProviderDriver):
@@ -62,12 +92,22 @@ class LocalDriver(ProviderDriver):
     def availability(cls) -> tuple[bool, str]:
         if settings.PRODUCTION:
             return False, "The local lab provider is for development: not available in production."
-        from lab.prereq import lab_available
-
-        ok, reason = lab_available()
+        try:
+            ok, reason = local_hosts().available()
+        except ImportError:
+            ok, reason = False, f"{settings.DC_LOCAL_HOSTS} cannot be imported"
         if not ok:
             return False, f"The local lab provider is unavailable on this machine: {reason}."
         return True, ""
+
+    @classmethod
+    def boot_base(cls, base: str) -> str:
+        """Without DC_PUBLIC_URL the control plane is served on loopback, which a local host
+        cannot reach: it reaches this machine at its hosts' gateway, on the same port."""
+        if settings.DC_PUBLIC_URL:
+            return base
+        port = urlsplit(base).port or 80
+        return f"http://{local_hosts().gateway()}:{port}"
 
     def validate(self) -> None:
         self.require_available()
@@ -99,15 +139,15 @@ class LocalDriver(ProviderDriver):
             raise DriverError("The local provider offers region 'local', node type 'lab'.", True)
         if user_data.lstrip().startswith("#cloud-config"):
             raise DriverError("The local provider runs shell-script user data only.", True)
-        lab = _lab()
+        hosts = local_hosts()
         name = self.host_name(node_uuid)
         host = self._host(name)
         if host is not None:
             self._check_owner(host, node_uuid)
         else:
             try:
-                host = lab.create_host(name)
-            except lab.LabError as exc:
+                host = hosts.create(name)
+            except hosts.Error as exc:
                 raise DriverError(f"Could not create the lab host: {exc}") from None
         # A retry after a crash may find the host made but not booted: boot it once.
         if host.alive() and not host.path(USER_DATA).exists():
@@ -146,10 +186,8 @@ class LocalDriver(ProviderDriver):
         A recorded host whose holder is gone (half-made when its creator was killed, or dead)
         cannot be brought back: like a terminated VM, it is cleaned away and counts as none.
         """
-        lab = _lab()
-        try:
-            host = lab.get_host(name)
-        except lab.LabError:
+        host = local_hosts().get(name)
+        if host is None:
             return None
         if not host.alive():
             if host.status == "creating" and _pid_alive(host.created_by):
