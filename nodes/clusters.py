@@ -80,7 +80,7 @@ def cluster_create(
         disk=_count(disk, "disk", 1, 16384),
         tags=clean_tags(tags) if tags is not None else [],
         provider_options=options,
-        credential_uuid=getattr(cred, "uuid", None),
+        credential=cred,
         install_url=get_driver_class(placement.provider).boot_base(install_url),
     )
     provisioning.record_credential_use(

@@ -76,7 +76,16 @@ class NodeCluster(models.Model):
     target_num_nodes = models.PositiveIntegerField(default=1)
     tags = models.JSONField(default=list, blank=True)
     provider_options = models.JSONField(default=dict, blank=True)
-    credential_uuid = models.UUIDField(null=True, blank=True)
+    # The credential it deploys with (none for the local lab). Deleting a credential is refused
+    # while a live cluster uses it (providers.selectors.credential_in_use); a terminated
+    # cluster lets it go.
+    credential = models.ForeignKey(
+        "providers.Credential",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="node_clusters",
+    )
     install_url = models.CharField(
         max_length=255, blank=True, help_text="The control plane's address as its nodes reach it."
     )
@@ -89,6 +98,11 @@ class NodeCluster(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def credential_uuid(self):
+        """The uuid of its credential (what the API shows and grants name), None for none."""
+        return self.credential.uuid if self.credential_id else None
 
     @property
     def grant_credential_uuid(self):

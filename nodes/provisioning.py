@@ -93,15 +93,11 @@ def credential_for_cluster(*, access: Access, provider: str, credential_uuid=Non
 def record_credential_use(*, actor, cluster: NodeCluster, purpose: str) -> None:
     """Audit a deploy with the cluster's credential (`credential.use`); refuse clearly when
     its provider cannot be used on this installation."""
-    from providers import selectors as provider_selectors
     from providers import services as provider_services
 
-    if not cluster.credential_uuid:
+    if cluster.credential_id is None:
         return
-    credential = provider_selectors.credential_get(
-        organization=cluster.organization, uuid=cluster.credential_uuid
-    )
-    provider_services.credential_use(actor=actor, credential=credential, purpose=purpose)
+    provider_services.credential_use(actor=actor, credential=cluster.credential, purpose=purpose)
 
 
 def driver_for_cluster(cluster: NodeCluster):
@@ -110,8 +106,8 @@ def driver_for_cluster(cluster: NodeCluster):
     from providers.drivers import get_driver
 
     values = {}
-    if cluster.credential_uuid:
+    if cluster.credential_id is not None:
         values = provider_selectors.credential_values_for_deploy(
-            organization=cluster.organization, uuid=cluster.credential_uuid
+            organization=cluster.organization, uuid=cluster.credential.uuid
         )
     return get_driver(cluster.provider, values)

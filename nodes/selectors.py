@@ -81,7 +81,11 @@ def action_object(*, action: Action) -> Node | NodeCluster | None:
 
 
 def clusters_list(*, organization: Organization) -> QuerySet[NodeCluster]:
-    return NodeCluster.objects.filter(organization=organization).order_by("-created")
+    return (
+        NodeCluster.objects.filter(organization=organization)
+        .select_related("credential")
+        .order_by("-created")
+    )
 
 
 def cluster_get(*, organization: Organization, uuid) -> NodeCluster:

@@ -1,6 +1,5 @@
 """Tenant-scoped reads of credentials, and reads of the (global) provider catalog."""
 
-from django.apps import apps
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
@@ -92,22 +91,13 @@ def credential_values_for_deploy(*, organization: Organization, uuid) -> dict[st
 
 
 def _users_of(credential: Credential):
-    """Querysets of rows that refer to the credential: by foreign key (reverse relations) or
-    by a `credential_uuid` field (a model that keeps the uuid, as node clusters do)."""
+    """Querysets of the rows that refer to the credential by a foreign key (node clusters, and
+    any model that comes to), found through its reverse relations: no import of their app."""
     for relation in Credential._meta.related_objects:
         model = relation.related_model
         if model is CredentialGrant:  # permissions on it, not uses of it
             continue
         yield model, model._default_manager.filter(**{relation.field.name: credential})
-    for model in apps.get_models():
-        names = {f.name for f in model._meta.get_fields()}
-        if "credential_uuid" in names and "organization" in names:
-            yield (
-                model,
-                model._default_manager.filter(
-                    organization_id=credential.organization_id, credential_uuid=credential.uuid
-                ),
-            )
 
 
 def providers_usable(*, organization: Organization) -> set[str]:

@@ -54,7 +54,7 @@ def test_writer_creates_and_deploys_a_cluster(
     assert response.status_code == 302
     assert response["Location"] == f"{BASE}/clusters/{cluster.uuid}/"
     assert cluster.state == "Deploying" and cluster.target_num_nodes == 3
-    assert cluster.credential_uuid == do_credential.uuid  # the provider's only one
+    assert cluster.credential == do_credential  # the provider's only one
     create = Action.objects.get(action="Node Cluster Create")
     deploy = Action.objects.get(action="Node Cluster Deploy")
     assert create.state == "Success" and create.user == writer.user

@@ -7,6 +7,7 @@ import pytest
 
 from accounts.audit import Actor
 from accounts.models import AuditEntry
+from nodes.models import NodeCluster
 from providers import selectors, services
 from providers.models import Credential
 
@@ -148,37 +149,27 @@ def test_delete(owner, do_credential):
     assert AuditEntry.objects.filter(action="credential.delete").exists()
 
 
-def test_a_credential_in_use_cannot_be_deleted(owner, do_credential, monkeypatch):
-    monkeypatch.setattr(selectors, "credential_in_use", lambda credential: True)
+def test_a_credential_a_live_cluster_uses_cannot_be_deleted(owner, do_credential):
+    """Its clusters point at it by a foreign key: deleting it answers 409 while one is live,
+    and goes through once they are all terminated (they keep their history, not the link)."""
+    cluster = NodeCluster.objects.create(
+        organization=owner.org,
+        name="web",
+        provider="digitalocean",
+        region="ams3",
+        node_type="s-1vcpu-1gb",
+        credential=do_credential,
+    )
     response = owner.client().delete(f"{BASE}{do_credential.uuid}/")
     assert response.status_code == 409
     assert "used by a node cluster" in response.json()["error"]
     assert Credential.objects.filter(pk=do_credential.pk).exists()
 
-
-def test_in_use_is_found_through_a_credential_uuid_field(owner, do_credential):
-    """Node clusters keep `credential_uuid`: any model with that field protects it."""
-    from django.apps import apps
-
-    users = [
-        m
-        for m in apps.get_models()
-        if {"credential_uuid", "organization"} <= {f.name for f in m._meta.get_fields()}
-    ]
-    assert selectors.credential_in_use(do_credential) is False
-    if not users:
-        pytest.skip("no model keeps a credential_uuid yet")
-    model = users[0]
-    required = {
-        f.name
-        for f in model._meta.concrete_fields
-        if not (f.null or f.has_default() or f.blank or f.primary_key)
-    } - {"organization"}
-    row = model(organization=owner.org, credential_uuid=do_credential.uuid)
-    for name in required:
-        setattr(row, name, "x")
-    row.save()
-    assert selectors.credential_in_use(do_credential) is True
+    NodeCluster.objects.filter(pk=cluster.pk).update(state="Terminated")
+    assert owner.client().delete(f"{BASE}{do_credential.uuid}/").status_code == 204
+    assert not Credential.objects.filter(pk=do_credential.pk).exists()
+    cluster.refresh_from_db()
+    assert cluster.credential is None and cluster.state == "Terminated"
 
 
 # -- permissions ---------------------------------------------------------------------------

@@ -279,7 +279,7 @@ def _cluster(owner: Person, credential, name: str, state: str) -> NodeCluster:
         provider="digitalocean",
         region="ams3",
         node_type="s-1vcpu-1gb",
-        credential_uuid=credential.uuid,
+        credential=credential,
         state=state,
         target_num_nodes=1,
     )
