@@ -43,6 +43,7 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) scripts/lint_tenancy.py
+	$(PY) scripts/lint_module_size.py
 
 fmt: $(VENV)/.dev
 	$(VENV)/bin/ruff check --fix .

@@ -25,6 +25,7 @@ echo "== lint"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 $PY scripts/lint_tenancy.py
+$PY scripts/lint_module_size.py
 $PY manage.py makemigrations --check --dry-run >/dev/null || {
   echo "models changed without a migration: run manage.py makemigrations" >&2; exit 1; }
 

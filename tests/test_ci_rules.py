@@ -54,3 +54,30 @@ def test_outside_ci_a_skip_is_only_reported(tmp_path):
     proc = run_suite(tmp_path, ci=False)
     assert proc.returncode == 0, proc.stdout
     assert "1 passed, 1 skipped" in proc.stdout
+
+
+def run_size_lint(root: Path) -> subprocess.CompletedProcess:
+    script = SCRIPTS / "lint_module_size.py"
+    return subprocess.run(
+        [sys.executable, str(script), str(root)], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_module_size_lint_names_each_module_past_400_lines(tmp_path):
+    for rel, lines in {
+        "app/big.py": 401,
+        "app/views/at_limit.py": 400,
+        "app/migrations/0001_initial.py": 900,  # generated
+        "app/tests/test_views.py": 900,
+        "tests/conftest.py": 900,
+        "app/test_helpers.py": 900,
+    }.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x = 1\n" * lines)
+    proc = run_size_lint(tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[0] == "app/big.py: 401 lines (limit 400)"
+    assert "at_limit" not in proc.stderr and "test_" not in proc.stderr
+    assert "migrations" not in proc.stderr and "conftest" not in proc.stderr
+    (tmp_path / "app/big.py").write_text("x = 1\n" * 400)
+    assert run_size_lint(tmp_path).returncode == 0
