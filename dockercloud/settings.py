@@ -62,8 +62,8 @@ if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("DC_ALLOWED_HOSTS is required in production")
     if LOOPBACK_BIND:
         ALLOWED_HOSTS = ["*"]  # reachable from this machine only
-    elif urlsplit(DC_PUBLIC_URL).hostname:
-        ALLOWED_HOSTS = [urlsplit(DC_PUBLIC_URL).hostname, *LOOPBACK_NAMES]
+    elif public_host := urlsplit(DC_PUBLIC_URL).hostname:
+        ALLOWED_HOSTS = [public_host, *LOOPBACK_NAMES]
     else:
         raise ImproperlyConfigured(
             f"Serving on {DC_BIND_HOST} (not loopback) needs the host names to answer for: set "
@@ -157,7 +157,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "dockercloud.sqlite3",
+            "NAME": str(VAR_DIR / "dockercloud.sqlite3"),
             # WAL + a busy timeout: the embedded worker threads write beside the web requests.
             "OPTIONS": {
                 "timeout": 20,

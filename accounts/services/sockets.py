@@ -9,5 +9,10 @@ def sockets_close(*, reason: str, user_id: int | None = None, key_id: int | None
     from nodes.groups import group_for_apikey, group_for_user
     from nodes.payloads import credentials_revoked
 
-    group = group_for_apikey(key_id) if key_id is not None else group_for_user(user_id)
+    if key_id is not None:
+        group = group_for_apikey(key_id)
+    elif user_id is not None:
+        group = group_for_user(user_id)
+    else:
+        raise ValueError("sockets_close needs user_id or key_id")
     emit_on_commit(group, credentials_revoked(reason=reason))
