@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 .PHONY: run test worker beat lint fmt bench clean
 
 # Two stamps: running the product needs only requirements.txt; the test, lint and bench targets
-# add the development requirements (pytest, playwright, moto, ruff) on top.
+# add the development requirements (pytest, playwright, moto, ruff, mypy) on top.
 $(VENV)/.runtime: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed (apt-get install python3 python3-venv)"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) scripts/lint_tenancy.py
+	$(PY) scripts/lint_module_size.py
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 fmt: $(VENV)/.dev
 	$(VENV)/bin/ruff check --fix .
@@ -52,4 +55,4 @@ bench: $(VENV)/.dev
 	@ls bench/*.py >/dev/null 2>&1 && for b in bench/*.py; do $(PY) $$b; done || echo "no benchmarks yet"
 
 clean:
-	rm -rf .testenv .pytest_cache
+	rm -rf .testenv .pytest_cache .mypy_cache

@@ -23,6 +23,13 @@ class Actor:
     def name(self) -> str:
         return self.user.username if self.user else "system"
 
+    @property
+    def person(self) -> User:
+        """`user`, for a write only a user makes (joining or founding an organization)."""
+        if self.user is None:
+            raise ValueError("this write needs a user, not the system")
+        return self.user
+
 
 SYSTEM = Actor(user=None)
 

@@ -4,12 +4,14 @@
 page shows the same messages the API returns.
 """
 
+from typing import TYPE_CHECKING, cast
+
 from django import forms
 from django.contrib.auth import forms as auth_forms
 from django.core.exceptions import ValidationError
 
 from .audit import Actor
-from .models import Permission, Role
+from .models import Organization, Permission, Role, Team
 from .services import user_password_set
 
 
@@ -34,13 +36,20 @@ class SignupForm(forms.Form):
     password2 = forms.CharField(label="Password (again)", widget=forms.PasswordInput)
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("password") and data.get("password") != data.get("password2"):
             self.add_error("password2", "The two passwords differ.")
         return data
 
 
-class _PasswordThroughService:
+if TYPE_CHECKING:  # the mixin goes before one of Django's password forms
+    _PasswordFormBase = auth_forms.SetPasswordForm
+else:
+    _PasswordFormBase = object
+
+
+class _PasswordThroughService(_PasswordFormBase):
     """Django's password forms, saving through `user_password_set` (audited; the user's live
     sockets close). The view sets `actor`."""
 
@@ -90,19 +99,20 @@ class TeamEditForm(TeamForm):
 
     def __init__(self, *args, usernames: list[str], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["members"].choices = [(name, name) for name in usernames]
+        members = cast(forms.MultipleChoiceField, self.fields["members"])
+        members.choices = [(name, name) for name in usernames]
 
 
 class InvitationForm(forms.Form):
     email = forms.EmailField()
     role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
     team = forms.ModelChoiceField(
-        queryset=None, required=False, to_field_name="uuid", empty_label="(no team)"
+        queryset=Team.objects.none(), required=False, to_field_name="uuid", empty_label="(no team)"
     )
 
     def __init__(self, *args, teams, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["team"].queryset = teams
+        cast(forms.ModelChoiceField, self.fields["team"]).queryset = teams
 
 
 class ServiceAccountForm(forms.Form):
@@ -122,7 +132,7 @@ class ApiKeyForm(forms.Form):
 
 class UserApiKeyForm(ApiKeyForm):
     organization = forms.ModelChoiceField(
-        queryset=None,
+        queryset=Organization.objects.none(),
         required=False,
         to_field_name="name",
         empty_label="(all my organizations)",
@@ -133,7 +143,7 @@ class UserApiKeyForm(ApiKeyForm):
 
     def __init__(self, *args, organizations, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["organization"].queryset = organizations
+        cast(forms.ModelChoiceField, self.fields["organization"]).queryset = organizations
 
 
 class SshKeyForm(forms.Form):

@@ -1,6 +1,7 @@
 """Users, organizations (the tenants), memberships, teams, invitations, keys and the audit log."""
 
 import uuid
+from typing import ClassVar
 
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
@@ -12,18 +13,25 @@ from .names import validate_namespace
 class DockercloudUserManager(UserManager):
     """Users made outside signup (createsuperuser, scripts) get their personal organization too."""
 
-    def _create_user(self, username, email, password, **extra_fields):
-        from .services import personal_org_ensure
+    def create_user(self, username, email=None, password=None, **extra_fields):
+        return _with_personal_org(super().create_user(username, email, password, **extra_fields))
 
-        user = super()._create_user(username, email, password, **extra_fields)
-        personal_org_ensure(user=user)
-        return user
+    def create_superuser(self, username, email=None, password=None, **extra_fields):
+        user = super().create_superuser(username, email, password, **extra_fields)
+        return _with_personal_org(user)
+
+
+def _with_personal_org(user):
+    from .services import personal_org_ensure
+
+    personal_org_ensure(user=user)
+    return user
 
 
 class User(AbstractUser):
     """A person, or a service account owned by an organization (`service_org` set)."""
 
-    objects = DockercloudUserManager()
+    objects: ClassVar[DockercloudUserManager] = DockercloudUserManager()
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     service_org = models.ForeignKey(

@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 _lock = threading.Lock()
 _built: dict[str, str] = {}
@@ -22,9 +23,10 @@ def agent_pyz() -> tuple[Path, str]:
     with _lock:
         stamp = str(_sources_mtime(source / "dockercloud_agent"))
         if _built.get("stamp") != stamp or not dest.exists():
-            spec = importlib.util.spec_from_file_location(
-                "dc_build_zipapp", source / "build_zipapp.py"
-            )
+            script = source / "build_zipapp.py"
+            spec = importlib.util.spec_from_file_location("dc_build_zipapp", script)
+            if spec is None or spec.loader is None:
+                raise ImproperlyConfigured(f"cannot load {script}")
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             _built["sha256"] = module.build(str(dest))

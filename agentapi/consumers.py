@@ -91,6 +91,7 @@ class AgentConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
         if node is None:
             await self._close("unauthorized: unknown node or secret", CLOSE_UNAUTHORIZED)
             return
+        self.node_uuid = node.uuid  # for log lines: messages may come before `node` is set
         self.group = agent_group(node.uuid)
         await self.channel_layer.group_add(self.group, self.channel_name)
         # Again, now that the group would hear it: a node terminated between the first check
@@ -128,12 +129,12 @@ class AgentConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
         if self.closing:
             return
         limits.refusals[kind] += 1
-        log.warning("node %s: agent channel closed: %s", self.node.uuid, reason)
+        log.warning("node %s: agent channel closed: %s", self.node_uuid, reason)
         await self.channel_layer.group_discard(self.group, self.channel_name)
         try:
             await self._close(reason, code)
         except Exception as exc:  # noqa: BLE001 (the socket is gone already)
-            log.debug("closing node %s's socket: %r", self.node.uuid, exc)
+            log.debug("closing node %s's socket: %r", self.node_uuid, exc)
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.node is None or self.closing:
@@ -243,6 +244,6 @@ class AgentConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
     async def agent_close(self, event):
         """The node was terminated (or its agent otherwise revoked), from any process."""
         if not self.closing:
-            log.info("node %s: agent channel closed: %s", self.node.uuid, event["reason"])
+            log.info("node %s: agent channel closed: %s", self.node_uuid, event["reason"])
             await self.channel_layer.group_discard(self.group, self.channel_name)
             await self._close(event["reason"], CLOSE_GONE)

@@ -94,8 +94,9 @@ def _check_values(message: dict, *, strings: bool) -> None:
                 raise Refused("malformed", f"malformed message: nested deeper than {MAX_DEPTH}")
             if isinstance(value, dict):
                 stack.extend((key, depth) for key in value)
-                value = value.values()
-            stack.extend((item, depth + 1) for item in value)
+                stack.extend((item, depth + 1) for item in value.values())
+            else:
+                stack.extend((item, depth + 1) for item in value)
 
 
 def _is_utf8(text: str) -> bool:

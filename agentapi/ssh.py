@@ -235,7 +235,10 @@ def execute(
 
     Returns the exit status, -1 when the connection ended without one.
     """
-    channel = client.get_transport().open_session(timeout=CONNECT_TIMEOUT)
+    transport = client.get_transport()
+    if transport is None:
+        raise paramiko.SSHException("not connected")
+    channel = transport.open_session(timeout=CONNECT_TIMEOUT)
     channel.set_combine_stderr(True)
     channel.settimeout(1.0)
     channel.exec_command(command)

@@ -91,7 +91,7 @@ def _public_addresses() -> set[Address]:
         found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         return set()
-    return {ip for *_, sockaddr in found if (ip := _ip(sockaddr[0])) is not None}
+    return {ip for *_, sockaddr in found if (ip := _ip(str(sockaddr[0]))) is not None}
 
 
 def refusal(ip: Address) -> str | None:
@@ -106,7 +106,7 @@ def refusal(ip: Address) -> str | None:
     return None
 
 
-def resolve(host: str, port: int) -> list[tuple[int, tuple]]:
+def resolve(host: str, port: int) -> list[tuple[socket.AddressFamily, tuple]]:
     """(family, socket address) pairs to connect to, every one of them checked.
 
     Raises TargetRefused when any address of `host` is refused (a name that also points at
@@ -118,7 +118,7 @@ def resolve(host: str, port: int) -> list[tuple[int, tuple]]:
         raise TargetRefused(f"{host[:64]!r} is not a valid host name") from None
     addresses = list(dict.fromkeys((family, sockaddr) for family, _, _, _, sockaddr in found))
     for _, sockaddr in addresses:
-        ip = _ip(sockaddr[0])
+        ip = _ip(str(sockaddr[0]))
         reason = "not an IP address" if ip is None else refusal(ip)
         if reason:
             raise TargetRefused(f"{host} resolves to {sockaddr[0]}: {reason}")

@@ -6,6 +6,7 @@ our own API too, so one client library fits both.
 """
 
 import json
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -64,7 +65,13 @@ def _type_error(field, value) -> str | None:
     return None
 
 
-class StrictFieldsMixin:
+if TYPE_CHECKING:  # the mixin goes before a Serializer, whose fields it reads
+    _SerializerBase = serializers.Serializer
+else:
+    _SerializerBase = object
+
+
+class StrictFieldsMixin(_SerializerBase):
     """Input is a JSON object of known fields whose values have the documented JSON types;
     anything else is a 400 naming the field."""
 
@@ -108,11 +115,13 @@ def exception_handler(exc, context):
     if not isinstance(exc, exceptions.APIException):
         return None
     headers = {}
-    if getattr(exc, "auth_header", None):
-        headers["WWW-Authenticate"] = exc.auth_header
-    if getattr(exc, "wait", None):
-        headers["Retry-After"] = str(int(exc.wait))
-    body = {"error": _summary(exc.detail)}
+    auth_header = getattr(exc, "auth_header", None)  # NotAuthenticated, from the authenticator
+    if auth_header:
+        headers["WWW-Authenticate"] = auth_header
+    wait = getattr(exc, "wait", None)  # Throttled
+    if wait:
+        headers["Retry-After"] = str(int(wait))
+    body: dict[str, object] = {"error": _summary(exc.detail)}
     if isinstance(exc, exceptions.ValidationError):
         detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         body["fields"] = detail

@@ -5,9 +5,13 @@ milliseconds, while the threads pool stalls; so we start several solo workers. T
 code runs in separate `celery worker` processes in production.
 """
 
+import contextlib
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 
+from celery import Celery
 from celery.beat import EmbeddedService
 from celery.contrib.testing.worker import start_worker
 from django.conf import settings
@@ -15,9 +19,11 @@ from django.conf import settings
 log = logging.getLogger(__name__)
 
 
-def start_embedded_celery(app, *, workers: int | None = None, beat: bool = True) -> list:
+def start_embedded_celery(
+    app: Celery, *, workers: int | None = None, beat: bool = True
+) -> list[AbstractContextManager]:
     """Start `workers` solo workers (and beat) in daemon threads; return their contexts."""
-    contexts = []
+    contexts: list[AbstractContextManager] = []
     for index in range(workers or settings.DC_EMBEDDED_WORKERS):
         ctx = start_worker(
             app,
@@ -30,10 +36,9 @@ def start_embedded_celery(app, *, workers: int | None = None, beat: bool = True)
         ctx.__enter__()
         contexts.append(ctx)
     if beat:
-        service = EmbeddedService(app, thread=True, scheduler_cls=settings.CELERY_BEAT_SCHEDULER)
-        service.daemon = True
-        service.start()
-        contexts.append(service)
+        beat_ctx = _beat_thread(app)
+        beat_ctx.__enter__()
+        contexts.append(beat_ctx)
     log.info(
         "embedded Celery: %d worker(s)%s",
         workers or settings.DC_EMBEDDED_WORKERS,
@@ -42,12 +47,21 @@ def start_embedded_celery(app, *, workers: int | None = None, beat: bool = True)
     return contexts
 
 
-def stop_embedded_celery(contexts: list) -> None:
+@contextlib.contextmanager
+def _beat_thread(app: Celery) -> Iterator[None]:
+    service = EmbeddedService(app, thread=True, scheduler_cls=settings.CELERY_BEAT_SCHEDULER)
+    assert isinstance(service, threading.Thread)  # thread=True: a thread of this process
+    service.daemon = True
+    service.start()
+    try:
+        yield
+    finally:
+        service.stop()
+
+
+def stop_embedded_celery(contexts: list[AbstractContextManager]) -> None:
     for ctx in reversed(contexts):
         try:
-            if isinstance(ctx, threading.Thread):
-                ctx.stop()
-            else:
-                ctx.__exit__(None, None, None)
+            ctx.__exit__(None, None, None)
         except Exception:  # noqa: BLE001 (best effort at shutdown)
             log.exception("stopping an embedded Celery component")

@@ -2,6 +2,9 @@
 
 import ipaddress
 import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -67,3 +70,28 @@ def env_networks(name: str) -> tuple:
                 f"{item!r}: {exc}"
             ) from None
     return tuple(networks)
+
+
+def generated_secret(path: Path, make: Callable[[], str]) -> str:
+    """Read a generated secret from `path`, creating it (mode 600) with `make()` on first use.
+
+    For the embedded default only: production gives its secrets through the environment.
+
+    Processes started together (web, worker, beat) may all find it missing: each writes a
+    file of its own and links it into place, so one wins and every one reads the winner's.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(make() + "\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+        return path.read_text().strip()

@@ -69,7 +69,8 @@ def healthz(request):
     """Anyone (a load balancer) gets the status and each component's ok flag; staff also see
     the backends. Failures are logged here, never answered: their text can carry addresses,
     user names or passwords of the backends."""
-    report, healthy = {}, True
+    report: dict[str, object] = {}
+    healthy = True
     detailed = request.user.is_authenticated and request.user.is_staff
     for name, check in CHECKS.items():
         try:

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 MAX_OFFSET = 2**31 - 1
@@ -18,8 +19,14 @@ class EnvelopePagination(LimitOffsetPagination):
     """`limit` (1 to 1000, default 25) and `offset` (0 or more) are checked: a bad value, or
     the same parameter twice, is a 400 naming it, never silently replaced by a default."""
 
-    default_limit = 25
-    max_limit = 1000
+    default_limit: int = 25
+    max_limit: int = 1000
+    # Set by `paginate_queryset` before any link or answer is made; never None here, as
+    # `get_limit` always answers a number.
+    request: Request
+    limit: int
+    offset: int
+    count: int
 
     def _number(self, request, name: str, default: int, low: int, high: int) -> int:
         values = request.query_params.getlist(name)
@@ -51,8 +58,12 @@ class EnvelopePagination(LimitOffsetPagination):
         return parameters
 
     def _link(self, offset: int) -> str:
-        params = [(k, v) for k, v in self.request.query_params.lists() for v in v]
-        params = [(k, v) for k, v in params if k not in ("limit", "offset")]
+        params: list[tuple[str, str | int]] = [
+            (name, value)
+            for name, values in self.request.query_params.lists()
+            if name not in ("limit", "offset")
+            for value in values
+        ]
         params += [("limit", self.limit), ("offset", offset)]
         return f"{self.request.path}?{urlencode(params)}"
 

@@ -5,7 +5,6 @@ Nothing set: the embedded default (SQLite under var/, Celery and Channels in mem
 `DC_ENV=production` turns on every production safeguard and refuses to start without its secrets.
 """
 
-import os
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -15,7 +14,17 @@ from django.core.exceptions import ImproperlyConfigured
 
 from core import signing
 from core.clientip import LOOPBACK_NAMES, is_loopback
-from core.env import env_bool, env_int, env_list, env_networks, env_secret, env_str
+from core.env import (
+    env_bool,
+    env_int,
+    env_list,
+    env_networks,
+    env_secret,
+    env_str,
+    generated_secret,
+)
+
+from . import settings_parts
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("DC_VAR_DIR", str(BASE_DIR / "var")))
@@ -37,36 +46,13 @@ if DEBUG and not LOOPBACK_BIND:
     )
 
 
-def _private_file(path: Path, make) -> str:
-    """Read a generated secret from `path`, creating it (mode 600) on first use.
-
-    Processes started together (web, worker, beat) may all find it missing: each writes a
-    file of its own and links it into place, so one wins and every one reads the winner's.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(make() + "\n")
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-        return path.read_text().strip()
-
-
 SECRET_KEY = env_secret("DC_SECRET_KEY")
 if not SECRET_KEY:
     if PRODUCTION:
         raise ImproperlyConfigured(
             "DC_SECRET_KEY (or DC_SECRET_KEY_FILE) is required in production"
         )
-    SECRET_KEY = _private_file(VAR_DIR / "secret_key", lambda: secrets.token_urlsafe(50))
+    SECRET_KEY = generated_secret(VAR_DIR / "secret_key", lambda: secrets.token_urlsafe(50))
 
 # Public base URL of the control plane as nodes reach it (install command, agent websocket).
 DC_PUBLIC_URL = env_str("DC_PUBLIC_URL").rstrip("/")
@@ -76,8 +62,8 @@ if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("DC_ALLOWED_HOSTS is required in production")
     if LOOPBACK_BIND:
         ALLOWED_HOSTS = ["*"]  # reachable from this machine only
-    elif urlsplit(DC_PUBLIC_URL).hostname:
-        ALLOWED_HOSTS = [urlsplit(DC_PUBLIC_URL).hostname, *LOOPBACK_NAMES]
+    elif public_host := urlsplit(DC_PUBLIC_URL).hostname:
+        ALLOWED_HOSTS = [public_host, *LOOPBACK_NAMES]
     else:
         raise ImproperlyConfigured(
             f"Serving on {DC_BIND_HOST} (not loopback) needs the host names to answer for: set "
@@ -102,7 +88,7 @@ if not DC_SIGNING_KEY:
             "DC_SIGNING_KEY (or DC_SIGNING_KEY_FILE) is required in production: "
             "an Ed25519 key from `openssl genpkey -algorithm ed25519`"
         )
-    DC_SIGNING_KEY = _private_file(VAR_DIR / "signing.key", signing.generate_key_pem)
+    DC_SIGNING_KEY = generated_secret(VAR_DIR / "signing.key", signing.generate_key_pem)
 signing.parse_private_key(DC_SIGNING_KEY)
 
 INSTALLED_APPS = [
@@ -171,7 +157,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "dockercloud.sqlite3",
+            "NAME": str(VAR_DIR / "dockercloud.sqlite3"),
             # WAL + a busy timeout: the embedded worker threads write beside the web requests.
             "OPTIONS": {
                 "timeout": 20,
@@ -362,60 +348,7 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = not PRODUCTION
 
-# --- REST API -----------------------------------------------------------------------------
-REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "accounts.authentication.ApiKeyAuthentication",
-        "accounts.authentication.PasswordBasicAuthentication",
-        "accounts.authentication.CsrfSessionAuthentication",
-    ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["core.api.LenientJSONParser"],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "core.api.LenientContentNegotiation",
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PAGINATION_CLASS": "core.pagination.EnvelopePagination",
-    "PAGE_SIZE": 25,
-    "EXCEPTION_HANDLER": "core.api.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",
-    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-}
-SPECTACULAR_SETTINGS = {
-    "TITLE": "dockercloud API",
-    "DESCRIPTION": "Our own API (/api/v1/) and the Docker Cloud API v1 compatible infra API.",
-    "VERSION": "1",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    # Request bodies get their own components, so they can say what the server refuses
-    # (unknown fields, read-only ones) without changing what answers say.
-    "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {
-        "RoleEnum": "accounts.models.Role",
-        "TeamPermissionEnum": "accounts.models.Permission",
-        "ServiceAccountRoleEnum": [("member", "member"), ("admin", "admin")],
-    },
-}
-
-# One console handler for every logger of the process (uvicorn's access log included: `serve`
-# hands uvicorn no configuration of its own), with the filter that redacts credentials.
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "core.logredact.RedactSecrets"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
-    },
-    "root": {"handlers": ["console"], "level": env_str("DC_LOG_LEVEL", "INFO")},
-    "loggers": {
-        # Django's own handlers (console when DEBUG, mail_admins) would bypass the filter:
-        # its records go to the root handler only.
-        "django": {"handlers": [], "level": "INFO", "propagate": True},
-        "django.db.backends": {"level": "WARNING"},
-        "uvicorn": {"handlers": [], "level": "INFO", "propagate": True},
-        "axes": {"level": "WARNING"},
-        "celery": {"level": "WARNING"},
-        "kombu": {"level": "WARNING"},
-    },
-}
+# --- REST API, its schema, logging (fixed parts: dockercloud/settings_parts.py) -------------
+REST_FRAMEWORK = settings_parts.REST_FRAMEWORK
+SPECTACULAR_SETTINGS = settings_parts.SPECTACULAR_SETTINGS
+LOGGING = settings_parts.logging_config(env_str("DC_LOG_LEVEL", "INFO"))

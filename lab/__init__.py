@@ -9,9 +9,8 @@ which dockerd, sshd, the install script and the agent run as on a server (see LA
 ``python -m lab`` does the same by hand; ``lab.pytest_plugin`` gives the fixtures.
 """
 
+from .holder import BASE_ENV, MOUNTS
 from .hosts import (
-    BASE_ENV,
-    MOUNTS,
     Host,
     HostCommandError,
     create_host,

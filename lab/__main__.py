@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 
-from . import hosts, prereq
+from . import holder, hosts, prereq
 from .net import LabError
 
 
@@ -57,11 +57,11 @@ def cmd_exec(args: argparse.Namespace) -> int:
     if not command:
         raise LabError("exec needs a command after --")
     host = hosts.get_host(args.name)
-    env = dict(hosts.BASE_ENV)
+    env = dict(holder.BASE_ENV)
     if "TERM" in os.environ:
         env["TERM"] = os.environ["TERM"]
     # Replace this process: stdio, signals and the exit code are the command's own.
-    argv = hosts.nsenter_prefix(host.running_pid()) + command
+    argv = holder.nsenter_prefix(host.running_pid()) + command
     os.chdir("/")
     os.execvpe(argv[0], argv, env)  # noqa: S606  argv list, no shell: exec is the point
     return 127  # not reached

@@ -14,68 +14,15 @@ import ipaddress
 import os
 import re
 import secrets
-import select
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
-from . import net, procs, state
+from . import holder, net, procs, state
+from .holder import BASE_ENV, as_argv, nsenter_prefix
 from .net import GATEWAY, LabError
-from .sshd import write_shadow
 
-# Path inside the host -> subdirectory of the host's state dir bound over it.
-MOUNTS = {
-    "/var/lib/docker": "var-lib-docker",
-    "/var/lib/dockercloud": "var-lib-dockercloud",
-    "/etc/dockercloud": "etc-dockercloud",
-    "/opt/dockercloud": "opt-dockercloud",
-    "/var/log": "var-log",
-}
-# What a root login shell would have; the caller's environment (pytest, a venv, DC_*
-# settings) must not leak into the install script or the agent.
-BASE_ENV = {
-    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "HOME": "/root",
-    "USER": "root",
-    "LOGNAME": "root",
-    "SHELL": "/bin/sh",
-    "LANG": "C.UTF-8",
-}
-# Files bound the same way. A private /etc/shadow means a password set inside a host
-# (start_sshd, or chpasswd, which then fails) can never change the machine's own.
-FILE_MOUNTS = {"/etc/shadow": "lab/shadow"}
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
-
-# Runs as `sh -c HOLDER_SCRIPT sh NAME HOSTDIR MOUNTPOINT SUBDIR ...` in fresh namespaces.
-HOLDER_SCRIPT = r"""
-set -e
-name=$1 dir=$2
-shift 2
-hostname "$name"
-# The new mount namespace copied the machine's mounts, including other hosts' /run/netns/*
-# bind mounts: detach them or they would keep those namespaces (and veths) alive.
-for m in $(cut -d' ' -f5 /proc/self/mountinfo | grep '^/run/'); do
-    umount -l "$m" 2>/dev/null || true
-done
-mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
-mkdir -p /run/lock
-while [ $# -gt 0 ]; do
-    mount --bind "$dir/$2" "$1"
-    shift 2
-done
-ip link set lo up
-echo ready
-exec sleep infinity </dev/null >/dev/null 2>&1
-"""
-
-
-def nsenter_prefix(pid: int) -> list[str]:
-    return ["nsenter", f"--target={pid}", "--mount", "--uts", "--net", "--"]
-
-
-def as_argv(cmd: list[str] | str) -> list[str]:
-    return ["sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
 
 
 class HostCommandError(subprocess.CalledProcessError):
@@ -123,7 +70,7 @@ class Host:
     def alive(self) -> bool:
         """The holder is running and is still the process we started (not a reused pid)."""
         pid = self.holder_pid
-        return bool(pid) and procs.is_alive(pid) and procs.start_time(pid) == self.holder_start
+        return bool(pid and procs.is_alive(pid) and procs.start_time(pid) == self.holder_start)
 
     def state_path(self, subdir: str) -> Path:
         """Machine-side directory behind one of the host's private mounts, e.g. ``var-log``."""
@@ -180,9 +127,10 @@ class Host:
 
     def running_pid(self) -> int:
         """The holder pid, after checking the host is still up."""
-        if not self.alive():
+        pid = self.holder_pid
+        if pid is None or not self.alive():
             raise LabError(f"lab host {self.name} is not running")
-        return self.holder_pid
+        return pid
 
     # -- helpers for tests -------------------------------------------------------------------
 
@@ -210,42 +158,21 @@ class Host:
     # -- life cycle -----------------------------------------------------------------------
 
     def _build(self, ready_timeout: float) -> None:
-        for sub in MOUNTS.values():
-            self.state_path(sub).mkdir(parents=True, exist_ok=True)
-        self.state_path("lab").mkdir(exist_ok=True, mode=0o700)
-        write_shadow(self.state_path("lab") / "shadow")
-        for target in MOUNTS:
-            Path(target).mkdir(parents=True, exist_ok=True)  # mount points on the machine
+        holder.prepare_dirs(Path(self.dir))
         net.create_host_net(self.netns, self.veth, self.address)
         self._start_holder(ready_timeout)
         self.status = "up"
         state.write_record(self.record())
 
     def _start_holder(self, ready_timeout: float) -> None:
-        mounts = {**MOUNTS, **FILE_MOUNTS}
-        pairs = [x for target, sub in mounts.items() for x in (target, sub)]
-        argv = [
-            "nsenter", f"--net={net.netns_path(self.netns)}", "--",
-            "unshare", "--mount", "--uts", "--propagation", "private", "--",
-            "sh", "-c", HOLDER_SCRIPT, "sh", self.name, self.dir, *pairs,
-        ]  # fmt: skip
-        with open(self.state_path("lab") / "holder.log", "wb") as log:
-            holder = subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-                start_new_session=True, env=BASE_ENV, cwd="/",
-            )  # fmt: skip
-        self._children.append(holder)
-        # nsenter and unshare exec (no fork), so the pid we got is the holder's.
-        self.holder_pid = holder.pid
-        self.holder_start = procs.start_time(holder.pid)
-        ready, _, _ = select.select([holder.stdout], [], [], ready_timeout)
-        line = holder.stdout.readline() if ready else b""
-        holder.stdout.close()
-        if line.strip() != b"ready":
-            log_text = (self.state_path("lab") / "holder.log").read_text(errors="replace")
-            raise LabError(f"holder of {self.name} did not start: {log_text.strip()}")
-        self.mnt_ns = procs.ns_id(holder.pid, "mnt")
-        self.net_ns = procs.ns_id(holder.pid, "net")
+        child = holder.spawn(name=self.name, netns=self.netns, host_dir=Path(self.dir))
+        # Known before it is ready: a failed start is then stopped by destroy().
+        self._children.append(child)
+        self.holder_pid = child.pid
+        self.holder_start = procs.start_time(child.pid)
+        holder.wait_ready(child, name=self.name, host_dir=Path(self.dir), timeout=ready_timeout)
+        self.mnt_ns = procs.ns_id(child.pid, "mnt")
+        self.net_ns = procs.ns_id(child.pid, "net")
 
     def destroy(self, *, grace: float = 5.0) -> None:
         """Stop every process of the host by pid, then remove its network, dirs and record.
@@ -274,23 +201,12 @@ class Host:
             except subprocess.TimeoutExpired:
                 pass
         net.delete_host_net(self.netns, self.veth, self.address)
-        _remove_tree(Path(self.dir))
+        holder.remove_tree(Path(self.dir))
         with state.locked():
             state.delete_record(self.name)
             if not state.all_records():
                 net.remove_bridge()
         self.status = "destroyed"
-
-
-def _remove_tree(path: Path) -> None:
-    """Delete a host's state dir, first detaching anything mounted under it on the machine."""
-    if path.parent != state.HOSTS_DIR:  # a damaged record must not make us rm -rf elsewhere
-        raise LabError(f"refusing to delete {path}: not a lab host dir")
-    prefix = str(path) + "/"
-    mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
-    for mnt in sorted((m for m in mounts if m.startswith(prefix)), reverse=True):
-        subprocess.run(["umount", "-l", mnt], capture_output=True)
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def _taken(records: list[dict]) -> tuple[set[str], set[str]]:
@@ -303,8 +219,9 @@ def _taken(records: list[dict]) -> tuple[set[str], set[str]]:
 
 def _pick_name(names: set[str], name: str | None, prefix: str | None) -> str:
     if name is None and prefix is None:
-        while (name := f"dcl-{secrets.token_hex(3)}") in names:
-            pass
+        name = f"dcl-{secrets.token_hex(3)}"
+        while name in names:
+            name = f"dcl-{secrets.token_hex(3)}"
     elif name is None:
         name = next(f"{prefix}{i}" for i in range(1, 10_000) if f"{prefix}{i}" not in names)
     if not NAME_RE.match(name):
@@ -396,6 +313,6 @@ def _sweep_orphans() -> None:
         dirs = state.HOSTS_DIR.iterdir() if state.HOSTS_DIR.is_dir() else ()
         for path in [p for p in dirs if p.is_dir()]:
             if str(path) not in {r["dir"] for r in records}:
-                _remove_tree(path)
+                holder.remove_tree(path)
         if not records:
             net.remove_bridge(force=True)

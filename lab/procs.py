@@ -41,7 +41,7 @@ def start_time(pid: int) -> int | None:
 def is_alive(pid: int) -> bool:
     """True while the process exists and is not a zombie waiting for its parent."""
     fields = _stat_fields(pid)
-    return bool(fields) and fields[0] not in ("Z", "X")
+    return bool(fields and fields[0] not in ("Z", "X"))
 
 
 def ns_id(pid: int, kind: str) -> str | None:

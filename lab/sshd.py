@@ -126,7 +126,7 @@ def start_sshd(
     os.chmod(keys_file, 0o600)
     config = ssh_dir / "sshd_config"
     config.write_text(CONFIG.format(port=port, dir=ssh_dir, password="yes" if password else "no"))
-    # The host's /etc/shadow is already its private copy (see hosts.FILE_MOUNTS). "*" (no
+    # The host's /etc/shadow is already its private copy (see holder.FILE_MOUNTS). "*" (no
     # password) rather than the machine's entry: a locked "!" would block key logins.
     write_shadow(host.state_path("lab") / "shadow", hash_password(password) if password else "*")
     host.run(["mkdir", "-p", "-m", "0755", "/run/sshd"])  # privilege separation dir

@@ -95,9 +95,10 @@ def record_credential_use(*, actor, cluster: NodeCluster, purpose: str) -> None:
     its provider cannot be used on this installation."""
     from providers import services as provider_services
 
-    if cluster.credential_id is None:
+    credential = cluster.credential
+    if credential is None:
         return
-    provider_services.credential_use(actor=actor, credential=cluster.credential, purpose=purpose)
+    provider_services.credential_use(actor=actor, credential=credential, purpose=purpose)
 
 
 def driver_for_cluster(cluster: NodeCluster):
@@ -106,8 +107,9 @@ def driver_for_cluster(cluster: NodeCluster):
     from providers.drivers import get_driver
 
     values = {}
-    if cluster.credential_id is not None:
+    credential = cluster.credential
+    if credential is not None:
         values = provider_selectors.credential_values_for_deploy(
-            organization=cluster.organization, uuid=cluster.credential.uuid
+            organization=cluster.organization, uuid=credential.uuid
         )
     return get_driver(cluster.provider, values)

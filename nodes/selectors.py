@@ -125,3 +125,12 @@ def clusters_stuck(*, seconds: int) -> list[NodeCluster]:
             uuid__in=uuids, state__in=[ClusterState.DEPLOYING, ClusterState.SCALING]
         ).select_related("organization")
     )
+
+
+def actions_for_object(*, organization: Organization, object_uuid, limit: int = 10) -> list[Action]:
+    """The latest actions on one object (a node) of the organization, newest first."""
+    return list(
+        Action.objects.filter(organization=organization, object_uuid=object_uuid).order_by(
+            "-created", "-id"
+        )[:limit]
+    )

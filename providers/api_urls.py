@@ -2,6 +2,7 @@
 
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
+from rest_framework.viewsets import ViewSetMixin
 
 from .api import (
     AvailabilityZoneViewSet,
@@ -11,23 +12,31 @@ from .api import (
     RegionViewSet,
 )
 
-LIST, DETAIL = {"get": "list"}, {"get": "retrieve"}
 INFRA = "api/infra/v1/"
 
 org = SimpleRouter(use_regex_path=False)
 org.register("credentials", CredentialViewSet, basename="credential")
 
+
+def listed(viewset: type[ViewSetMixin]):
+    return viewset.as_view({"get": "list"})
+
+
+def detail(viewset: type[ViewSetMixin]):
+    return viewset.as_view({"get": "retrieve"})
+
+
 urlpatterns = [
-    path(f"{INFRA}provider/", ProviderViewSet.as_view(LIST), name="catalog-provider-list"),
-    path(f"{INFRA}provider/<str:name>/", ProviderViewSet.as_view(DETAIL)),
-    path(f"{INFRA}region/", RegionViewSet.as_view(LIST), name="catalog-region-list"),
-    path(f"{INFRA}region/<str:provider>/<str:name>/", RegionViewSet.as_view(DETAIL)),
-    path(f"{INFRA}nodetype/", NodeTypeViewSet.as_view(LIST), name="catalog-nodetype-list"),
-    path(f"{INFRA}nodetype/<str:provider>/<str:name>/", NodeTypeViewSet.as_view(DETAIL)),
-    path(f"{INFRA}az/", AvailabilityZoneViewSet.as_view(LIST), name="catalog-az-list"),
+    path(f"{INFRA}provider/", listed(ProviderViewSet), name="catalog-provider-list"),
+    path(f"{INFRA}provider/<str:name>/", detail(ProviderViewSet)),
+    path(f"{INFRA}region/", listed(RegionViewSet), name="catalog-region-list"),
+    path(f"{INFRA}region/<str:provider>/<str:name>/", detail(RegionViewSet)),
+    path(f"{INFRA}nodetype/", listed(NodeTypeViewSet), name="catalog-nodetype-list"),
+    path(f"{INFRA}nodetype/<str:provider>/<str:name>/", detail(NodeTypeViewSet)),
+    path(f"{INFRA}az/", listed(AvailabilityZoneViewSet), name="catalog-az-list"),
     path(
         f"{INFRA}az/<str:provider>/<str:region>/<str:name>/",
-        AvailabilityZoneViewSet.as_view(DETAIL),
+        detail(AvailabilityZoneViewSet),
     ),
     path("api/v1/orgs/<str:ns>/", include(org.urls)),
 ]

@@ -42,26 +42,21 @@ def data_key_ensure(organization: Organization) -> OrgDataKey:
         return OrgDataKey.objects.get(organization=organization)
 
 
-def _data_fernet(organization: Organization, *, create: bool) -> Fernet | None:
-    if create:
-        row = data_key_ensure(organization)
-    else:
-        row = OrgDataKey.objects.filter(organization=organization).first()
-        if row is None:
-            return None
+def _fernet(row: OrgDataKey) -> Fernet:
     return Fernet(crypto.decrypt(row.wrapped_key).encode("ascii"))
 
 
 def org_encrypt(organization: Organization, plaintext: str) -> str:
-    return _data_fernet(organization, create=True).encrypt(plaintext.encode()).decode("ascii")
+    fernet = _fernet(data_key_ensure(organization))
+    return fernet.encrypt(plaintext.encode()).decode("ascii")
 
 
 def org_decrypt(organization: Organization, token: str) -> str:
-    fernet = _data_fernet(organization, create=False)
+    row = OrgDataKey.objects.filter(organization=organization).first()
     try:
-        if fernet is None:
+        if row is None:
             raise InvalidToken
-        return fernet.decrypt(token.encode("ascii")).decode("utf-8")
+        return _fernet(row).decrypt(token.encode("ascii")).decode("utf-8")
     except InvalidToken:
         raise ImproperlyConfigured(
             f"A secret of {organization} cannot be decrypted with its data key."

@@ -19,6 +19,7 @@ class CredentialForm(forms.Form):
         stored = set(credential.secret_fields) if credential else set()
         for field in driver.fields:
             help_text = field.help
+            widget: forms.Widget | type[forms.Widget]
             if field.secret:
                 widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"})
                 if field.name in stored:

@@ -36,8 +36,11 @@ def provider_options_check(
         chosen = cls.clean_options(options)
     except OptionError as exc:
         raise ValidationError({"provider_options": [str(exc)]}) from None
-    mine = credential is not None and credential.provider == provider
-    allowed = credential.allowed_options if mine else {}
+    allowed = (
+        credential.allowed_options
+        if credential is not None and credential.provider == provider
+        else {}
+    )
     specs = {o.path: o for o in cls.options}
     custom = sorted(
         path

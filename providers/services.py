@@ -73,7 +73,10 @@ def external_id_ensure(*, organization: Organization) -> str:
                 organization=organization, value=f"dc-{pysecrets.token_hex(16)}"
             )
     except IntegrityError:  # made concurrently: use the winner's
-        return selectors.external_id_get(organization=organization)
+        winner = selectors.external_id_get(organization=organization)
+        if winner is None:  # not a concurrent create after all
+            raise
+        return winner
     return row.value
 
 
@@ -172,7 +175,8 @@ def credential_update(
     """Rename and/or change fields; changed fields are validated with the provider first."""
     cls = _driver_class(credential.provider)
     organization = credential.organization
-    update, data = [], {}
+    update: list[str] = []
+    data: dict[str, object] = {}
     if name is not None:
         name = _clean_name(name)
         _check_name_free(organization, name, exclude=credential.pk)
@@ -314,14 +318,14 @@ def _refresh_provider(name: str) -> dict[str, int]:
         },
     )
     regions, zone_ids = {}, []
-    for info in catalog.regions:
+    for region_info in catalog.regions:
         region = _upsert(
             Region,
-            {"provider": provider, "name": info.name},
-            {"label": info.label, "available": ok},
+            {"provider": provider, "name": region_info.name},
+            {"label": region_info.label, "available": ok},
         )
-        regions[info.name] = region
-        for zone in info.availability_zones:
+        regions[region_info.name] = region
+        for zone in region_info.availability_zones:
             zone_ids.append(
                 _upsert(AvailabilityZone, {"region": region, "name": zone}, {"available": ok}).pk
             )

@@ -7,6 +7,8 @@ the target organization's own data key, and carries over the AWS external id (tr
 name it) when the organization has none yet. Rerunnable: existing uuids or names are skipped.
 """
 
+from datetime import datetime
+
 from cryptography.fernet import InvalidToken
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
@@ -77,6 +79,8 @@ def org_secrets_import(
         secret = ""
         if item["secret_encrypted"]:
             try:
+                if key is None:  # secrets without the data key that encrypted them
+                    raise InvalidToken
                 plain = key.decrypt(item["secret_encrypted"].encode("ascii")).decode("utf-8")
             except (InvalidToken, AttributeError):
                 raise ValidationError(f"Credential {item['name']}: cannot be decrypted.") from None
@@ -90,7 +94,7 @@ def org_secrets_import(
             secret_fields=item.get("secret_fields", []),
             config=item.get("config", {}),
             hint=item.get("hint", ""),
-            created=parse_datetime(item["created"]),
+            created=_created(item),
             validated_at=parse_datetime(item.get("validated_at") or ""),
         )
         audit_record(
@@ -102,3 +106,10 @@ def org_secrets_import(
         )
         created += 1
     return created, skipped
+
+
+def _created(item: dict) -> datetime:
+    created = parse_datetime(item.get("created") or "")
+    if created is None:
+        raise ValidationError(f"Credential {item['name']}: no valid creation time.")
+    return created

@@ -35,6 +35,7 @@ def _drivers() -> list:
 
 def _aws_setup(organization, *, create: bool) -> dict:
     """The IAM policy and the trust policy (with this organization's external id) to paste."""
+    external_id: str | None
     if create:
         external_id = services.external_id_ensure(organization=organization)
     else:
@@ -101,7 +102,8 @@ def credential_detail(request, access, uuid):
     form = None
     if can(access, "change"):
         form = CredentialForm(request.POST or None, driver=driver, credential=credential)
-    if request.method == "POST" and form.is_valid():
+    # A POST needs `change` (above), so it always has the form.
+    if request.method == "POST" and form is not None and form.is_valid():
         try:
             services.credential_update(
                 actor=Actor.from_request(request),

@@ -62,10 +62,17 @@ class ActionEndMessage(TypedDict):
     state: str
 
 
+class SessionEndedMessage(TypedDict):
+    """The login session a portal socket was opened with logged out: the socket closes."""
+
+    type: Literal["session.ended"]
+
+
 GroupMessage = (
     EventsBatchMessage
     | MembershipRemovedMessage
     | CredentialsRevokedMessage
+    | SessionEndedMessage
     | ActionLogMessage
     | ActionEndMessage
 )
@@ -85,6 +92,10 @@ def membership_removed(*, org_id: int, user_id: int) -> MembershipRemovedMessage
 
 def credentials_revoked(*, reason: str) -> CredentialsRevokedMessage:
     return {"type": "credentials.revoked", "reason": reason}
+
+
+def session_ended() -> SessionEndedMessage:
+    return {"type": "session.ended"}
 
 
 def action_log(*, log: str, timestamp: int, end: int) -> ActionLogMessage:

@@ -25,6 +25,9 @@ echo "== lint"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 $PY scripts/lint_tenancy.py
+$PY scripts/lint_module_size.py
+.venv/bin/mypy  # the server apps, as configured in pyproject.toml
+.venv/bin/lint-imports  # layers run one way; production never imports the lab (pyproject.toml)
 $PY manage.py makemigrations --check --dry-run >/dev/null || {
   echo "models changed without a migration: run manage.py makemigrations" >&2; exit 1; }
 

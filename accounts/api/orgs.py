@@ -2,13 +2,13 @@
 
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, status, viewsets
+from rest_framework import exceptions, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from .. import selectors, services
 from ..audit import Actor
-from ..models import Role
+from ..models import Role, User
 from ..permissions import UserKeyPermission, can, request_api_key
 from .base import OrgScopedViewSet
 from .serializers import (
@@ -34,9 +34,10 @@ class OrganizationViewSet(viewsets.GenericViewSet):
     lookup_value_converter = "str"
 
     def get_queryset(self):
-        return selectors.organizations_for_user(
-            user=self.request.user, api_key=request_api_key(self.request)
-        )
+        user = self.request.user
+        if not isinstance(user, User):  # not reached: IsAuthenticated (the default) let a user in
+            raise exceptions.NotAuthenticated()
+        return selectors.organizations_for_user(user=user, api_key=request_api_key(self.request))
 
     def list(self, request):
         page = self.paginate_queryset(self.get_queryset())

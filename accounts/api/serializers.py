@@ -131,7 +131,9 @@ class AuditEntrySerializer(serializers.ModelSerializer):
 
 
 class ApiKeySerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    label = serializers.CharField(max_length=100)
+    # A field named like `Field.label` only to the type checker: DRF's metaclass moves
+    # declared fields off the class.
+    label = serializers.CharField(max_length=100)  # type: ignore[assignment]
     organization = serializers.CharField(
         source="organization.name", required=False, allow_null=True, default=None
     )
@@ -154,7 +156,10 @@ class ApiKeySerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
 
 class SshKeySerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    label = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    # Named like `Field.label`, as above.
+    label = serializers.CharField(  # type: ignore[assignment]
+        max_length=100, required=False, allow_blank=True
+    )
     public_key = serializers.CharField(max_length=16384, validators=[PUBLIC_KEY])
     resource_uri = serializers.SerializerMethodField()
 

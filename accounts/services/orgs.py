@@ -43,7 +43,7 @@ def organization_create(*, actor: Actor, name: str, display_name: str = "") -> O
             org = Organization.objects.create(name=name, display_name=display_name)
     except IntegrityError:  # a concurrent create won the name
         raise ValidationError({"name": [f"The name '{name}' is already taken."]}) from None
-    Membership.objects.create(organization=org, user=actor.user, role=Role.OWNER)
+    Membership.objects.create(organization=org, user=actor.person, role=Role.OWNER)
     audit_record(actor=actor, action="organization.create", organization=org, obj=org)
     return org
 
@@ -297,10 +297,12 @@ def invitation_accept(*, actor: Actor, token: str) -> Membership:
     """Join the organization of a pending invitation; the token works once."""
     now = timezone.now()
     invitation = Invitation.objects.filter(token_digest=tokens.digest(token)).first()
-    claimed = Invitation.objects.filter(
-        pk=getattr(invitation, "pk", None), accepted_at=None, revoked_at=None, expires_at__gt=now
-    ).update(accepted_at=now, accepted_by=actor.user)
-    if not claimed:
+    claimed = 0
+    if invitation is not None:
+        claimed = Invitation.objects.filter(
+            pk=invitation.pk, accepted_at=None, revoked_at=None, expires_at__gt=now
+        ).update(accepted_at=now, accepted_by=actor.person)
+    if invitation is None or not claimed:
         state = invitation.state if invitation else "unknown"
         message = {
             "accepted": "This invitation has already been used.",
@@ -310,10 +312,10 @@ def invitation_accept(*, actor: Actor, token: str) -> Membership:
         raise ValidationError({"token": [message]})
     org = invitation.organization
     membership, created = Membership.objects.get_or_create(
-        organization=org, user=actor.user, defaults={"role": invitation.role}
+        organization=org, user=actor.person, defaults={"role": invitation.role}
     )
-    if invitation.team_id:
-        invitation.team.members.add(actor.user)
+    if invitation.team is not None:
+        invitation.team.members.add(actor.person)
     audit_record(
         actor=actor,
         action="invitation.accept",

@@ -17,6 +17,7 @@ from ..forms import (
     apply_errors,
     error_text,
 )
+from ..models import Role
 from ..permissions import can
 from .base import org_view, render_org
 
@@ -88,7 +89,7 @@ def members(request, access):
     context = {
         "members": selectors.members_list(organization=org),
         "form": form,
-        "roles": MemberRoleForm.base_fields["role"].choices,
+        "roles": Role.choices,  # those of MemberRoleForm
     }
     return render_org(request, "accounts/org/members.html", access, context)
 

@@ -33,6 +33,9 @@ def test_zipapp_is_reproducible_and_self_contained(pyz, tmp_path):
     names = zipfile.ZipFile(again).namelist()
     assert "__main__.py" in names
     assert "dockercloud_agent/__main__.py" in names and "dockercloud_agent/channel.py" in names
+    package = AGENT_DIR / "dockercloud_agent"
+    modules = {f"dockercloud_agent/{p.name}" for p in package.glob("*.py")}
+    assert "dockercloud_agent/eventbuffer.py" in modules and modules <= set(names)  # all ship
     assert "websocket/_core.py" in names and "websocket/LICENSE" in names
     assert not [n for n in names if "/tests/" in n or n.endswith(".pyc") or "__pycache__" in n]
     assert os.access(again, os.X_OK)

@@ -81,6 +81,6 @@ class EventViewSet(OrgScopedViewSet):
         events = selectors.events_search(
             organization=self.organization, **search_filters(request.query_params)
         )
-        page = self.paginate_queryset(events)
+        page = self.paginate_queryset(events) or []  # never None: every list is paginated
         rows = [stored_payload(e) | {"received": iso(e.received)} for e in page]
         return self.get_paginated_response(rows)

@@ -112,7 +112,8 @@ class EventWriter:
                     await self._flush(batch)
 
     def _take(self) -> list[_Pending]:
-        taken, rows = [], 0
+        taken: list[_Pending] = []
+        rows = 0
         while self._pending and (not taken or rows + len(self._pending[0].rows) <= MAX_FLUSH_ROWS):
             pending = self._pending.popleft()
             taken.append(pending)

@@ -44,20 +44,22 @@ class _Catalog(serializers.Serializer):
 
 
 class ProviderSerializer(_Catalog):
-    label = serializers.CharField()
+    # A field named like `Field.label` only to the type checker: DRF's metaclass moves
+    # declared fields off the class (so for the `label`s below too).
+    label = serializers.CharField()  # type: ignore[assignment]
     regions = serializers.ListField(child=serializers.CharField())
     unavailable_reason = serializers.CharField()
 
 
 class RegionSerializer(_Catalog):
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
     provider = serializers.CharField()
     availability_zones = serializers.ListField(child=serializers.CharField())
     node_types = serializers.ListField(child=serializers.CharField())
 
 
 class NodeTypeSerializer(_Catalog):
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
     provider = serializers.CharField()
     regions = serializers.ListField(child=serializers.CharField())
     availability_zones = serializers.ListField(child=serializers.CharField())
@@ -99,7 +101,7 @@ class CatalogViewSet(viewsets.GenericViewSet):
         return ""
 
     def _page(self, rows, body):
-        page = self.paginate_queryset(rows)
+        page = self.paginate_queryset(rows) or []  # never None: every list is paginated
         return self.get_paginated_response([body(row) for row in page])
 
     @staticmethod

@@ -47,7 +47,9 @@ def allowed_options_field(**kwargs) -> serializers.DictField:
 class CredentialCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     name = serializers.CharField(max_length=100)
     provider = serializers.CharField(max_length=32)
-    fields = SecretFieldsField(required=False, default=dict)
+    # A field named like `Serializer.fields` only to the type checker: DRF's metaclass moves
+    # declared fields off the class (so for the `fields` below too).
+    fields = SecretFieldsField(required=False, default=dict)  # type: ignore[assignment]
     use_teams = serializers.ListField(
         child=serializers.CharField(max_length=50), required=False, help_text=USE_TEAMS_HELP
     )
@@ -56,7 +58,7 @@ class CredentialCreateSerializer(StrictFieldsMixin, serializers.Serializer):
 
 class CredentialUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False)
-    fields = SecretFieldsField(required=False)
+    fields = SecretFieldsField(required=False)  # type: ignore[assignment]
     use_teams = serializers.ListField(
         child=serializers.CharField(max_length=50), required=False, help_text=USE_TEAMS_HELP
     )
@@ -71,7 +73,7 @@ class CredentialSerializer(serializers.Serializer):
     provider = serializers.CharField()
     provider_uri = serializers.CharField()
     hint = serializers.CharField(help_text="At most the last 4 characters of the key or token.")
-    fields = serializers.DictField(
+    fields = serializers.DictField(  # type: ignore[assignment]
         child=serializers.CharField(), help_text="Stored secrets show as `$encrypted$`."
     )
     external_id = serializers.CharField(required=False, help_text="AWS only: sts:ExternalId.")
@@ -122,7 +124,8 @@ class CredentialViewSet(OrgScopedViewSet):
     verb_map = {"create": "change", "partial_update": "change", "destroy": "delete"}
 
     def list(self, request, ns=None):
-        page = self.paginate_queryset(selectors.credentials_list(organization=self.organization))
+        rows = selectors.credentials_list(organization=self.organization)
+        page = self.paginate_queryset(rows) or []  # never None: every list is paginated
         return self.get_paginated_response([credential_body(c) for c in page])
 
     def _use_teams(self, data: dict):

@@ -61,9 +61,10 @@ def _with_status(pipeline_response, body, headers) -> tuple[int, dict]:
 
 
 def _message(exc: HttpResponseError) -> str:
+    json_of = getattr(exc.response, "json", None)  # no response, or one without a body
     try:
-        body = exc.response.json()
-    except (AttributeError, ValueError):
+        body = json_of() if json_of else None
+    except ValueError:
         body = None
     message = body.get("message") if isinstance(body, dict) else None
     return message or exc.reason or "error"
@@ -139,7 +140,8 @@ class DigitalOceanDriver(ProviderDriver):
             raise no_answer(self.label, doing, exc) from None
 
     def _all(self, operation, key: str, doing: str, **params) -> list[dict]:
-        items, page = [], 1
+        items: list[dict] = []
+        page = 1
         while page:
             _, body = self._call(doing, operation, per_page=PER_PAGE, page=page, **params)
             found = body.get(key) or []

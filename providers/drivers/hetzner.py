@@ -164,7 +164,7 @@ class HetznerDriver(ProviderDriver):
         private = [n.ip for n in server.private_net or [] if n.ip]
         return HostInfo(
             id=str(server.id),
-            state=STATES.get(server.status, HostState.UNKNOWN),
+            state=STATES.get(server.status or "", HostState.UNKNOWN),
             public_ip=ipv4,
             private_ips=private,
             provider_state=server.status or "",

@@ -27,7 +27,8 @@ class Command(BaseCommand):
             self._first_run_admin()
         from celery import current_app  # the project's app (dockercloud/celery.py)
 
-        app = current_app._get_current_object()
+        # A proxy to the app dockercloud/celery.py made; the stubs type it as the app itself.
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
 
         contexts = []
         # With a Redis broker, workers and beat are their own processes (`make worker`,

@@ -1,0 +1,70 @@
+"""The fixed parts of the settings: the REST framework, the API schema, logging.
+
+Nothing here reads the environment (`settings.py` does, and passes what these need); it
+names each setting it takes from here, so every setting stays findable there.
+"""
+
+# --- REST API -----------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.ApiKeyAuthentication",
+        "accounts.authentication.PasswordBasicAuthentication",
+        "accounts.authentication.CsrfSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["core.api.LenientJSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "core.api.LenientContentNegotiation",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.EnvelopePagination",
+    "PAGE_SIZE": 25,
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "dockercloud API",
+    "DESCRIPTION": "Our own API (/api/v1/) and the Docker Cloud API v1 compatible infra API.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Request bodies get their own components, so they can say what the server refuses
+    # (unknown fields, read-only ones) without changing what answers say.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "accounts.models.Role",
+        "TeamPermissionEnum": "accounts.models.Permission",
+        "ServiceAccountRoleEnum": [("member", "member"), ("admin", "admin")],
+    },
+}
+
+
+def logging_config(level: str) -> dict:
+    """One console handler for every logger of the process (uvicorn's access log included:
+    `serve` hands uvicorn no configuration of its own), with the filter that redacts
+    credentials; the root logger at `level`."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"redact": {"()": "core.logredact.RedactSecrets"}},
+        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "plain",
+                "filters": ["redact"],
+            }
+        },
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            # Django's own handlers (console when DEBUG, mail_admins) would bypass the filter:
+            # its records go to the root handler only.
+            "django": {"handlers": [], "level": "INFO", "propagate": True},
+            "django.db.backends": {"level": "WARNING"},
+            "uvicorn": {"handlers": [], "level": "INFO", "propagate": True},
+            "axes": {"level": "WARNING"},
+            "celery": {"level": "WARNING"},
+            "kombu": {"level": "WARNING"},
+        },
+    }
