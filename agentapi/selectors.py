@@ -4,7 +4,6 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from accounts.models import Organization
-from nodes.models import Action
 
 from .models import SshInstall
 
@@ -27,15 +26,6 @@ def ssh_install_get(*, organization: Organization, uuid) -> SshInstall:
 def ssh_install_by_id(*, install_id: int) -> SshInstall | None:
     """For tasks, which receive ids: the row, or None if it is gone."""
     return SshInstall.objects.select_related("organization", "action").filter(pk=install_id).first()
-
-
-def actions_for_object(*, organization: Organization, object_uuid, limit: int = 10) -> list[Action]:
-    """The latest actions on one object (a node) of the organization, newest first."""
-    return list(
-        Action.objects.filter(organization=organization, object_uuid=object_uuid).order_by(
-            "-created", "-id"
-        )[:limit]
-    )
 
 
 def ssh_installs_for_node(*, organization: Organization, node_id: int) -> QuerySet[SshInstall]:

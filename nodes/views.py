@@ -25,11 +25,12 @@ from agentapi.views import install_command, public_base
 from providers import selectors as provider_selectors
 from providers import services as provider_services
 
-from . import actions, clusters, docker_client, lifecycle, selectors, services
+from . import clusters, docker_client, lifecycle, selectors, services
 from .api import node_uri
 from .api.base import INFRA
 from .api.clusters import cluster_uri
 from .models import FINAL_ACTION_STATES, ClusterState, NodeState
+from .transitions import actions
 
 RECENT_INSTALLS = 10
 NODE_PAGE_VERBS = ("change", "upgrade", "agent_upgrade", "health_check", "terminate")
@@ -136,7 +137,7 @@ def node_detail(request, access, uuid):
         "node": node,
         "metric": node.last_metric or {},
         "ending": node.state in (NodeState.TERMINATING, NodeState.TERMINATED),
-        "actions": ssh_selectors.actions_for_object(organization=org, object_uuid=node.uuid),
+        "actions": selectors.actions_for_object(organization=org, object_uuid=node.uuid),
         "installs": ssh_selectors.ssh_installs_for_node(organization=org, node_id=node.pk),
         "may": {verb: can(access, verb, node) for verb in NODE_PAGE_VERBS},
     }
@@ -430,7 +431,7 @@ def cluster_detail(request, access, uuid):
         .filter(node_cluster=cluster)
         .exclude(state=NodeState.TERMINATED)
         .order_by("created"),
-        "actions": ssh_selectors.actions_for_object(
+        "actions": selectors.actions_for_object(
             organization=access.organization, object_uuid=cluster.uuid
         ),
         "may": {verb: can(access, verb, cluster) for verb in CLUSTER_PAGE_VERBS},
