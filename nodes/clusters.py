@@ -26,7 +26,7 @@ from .lifecycle import clean_tags, node_destroy
 from .models import Action, ClusterState, Node, NodeCluster, NodeState
 from .transitions import actions
 from .transitions import clusters as transitions
-from .transitions.nodes import node_create, node_edit
+from .transitions.nodes import node_create, node_edit, node_host_record
 
 log = logging.getLogger(__name__)
 MAX_NODES = 100
@@ -251,7 +251,7 @@ def _boot_host(cluster: NodeCluster, node: Node, driver) -> None:
         disk=cluster.disk,
         options=cluster.provider_options,
     )
-    Node.objects.filter(pk=node.pk).update(provider_host_id=host.id)
+    node_host_record(node=node, host_id=host.id)
     cluster_log(cluster, f"{node.nickname}: host {host.id} is booting")
 
 
@@ -260,7 +260,7 @@ def _adopt_or_boot(cluster: NodeCluster, node: Node, driver) -> None:
     made (tagged with the node's uuid) rather than make a second; boot one if there is none."""
     found = driver.find_host(node_uuid=str(node.uuid), region=cluster.region)
     if found is not None and found.state in (HostState.PENDING, HostState.RUNNING):
-        Node.objects.filter(pk=node.pk).update(provider_host_id=found.id)
+        node_host_record(node=node, host_id=found.id)
         cluster_log(cluster, f"{node.nickname}: found its host {found.id}")
     elif node.state == NodeState.DEPLOYING:
         _boot_host(cluster, node, driver)

@@ -7,13 +7,14 @@ task moves the Action through In progress to Success or Failed and the node to i
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
 
 from accounts.audit import SYSTEM, Actor, audit_record
 
+from . import provisioning
 from .agent_rpc import AgentUnavailable, agent_command
-from .models import Action, Node, NodeCluster, NodeState
+from .models import Action, Node, NodeState
 from .transitions import actions
+from .transitions.clusters import cluster_shrink
 from .transitions.nodes import (
     node_edit,
     node_forget_agent,
@@ -94,10 +95,7 @@ def node_terminate(*, actor: Actor, node: Node, action: Action) -> None:
 
     node_terminate_begin(actor=actor, node=node)
     if node.node_cluster_id:
-        # As in Docker Cloud: terminating a cluster's node shrinks the cluster (no replacement).
-        NodeCluster.objects.filter(pk=node.node_cluster_id, target_num_nodes__gt=0).update(
-            target_num_nodes=F("target_num_nodes") - 1
-        )
+        cluster_shrink(cluster_id=node.node_cluster_id)
     transaction.on_commit(lambda: terminate_node.delay(node.pk, action.pk))
 
 
@@ -110,13 +108,16 @@ def node_destroy(*, node: Node, actor: Actor = SYSTEM, reason: str = "", driver=
     step is idempotent, so running it again after a crash finishes the job. A provider's
     refusal raises DriverError and leaves the node Terminating.
     """
-    from . import provisioning
-
     log = log or (lambda line: None)
-    if node_is(node, NodeState.TERMINATED):
-        return
     if not node_is(node, NodeState.TERMINATING):
-        node_terminate_begin(actor=actor, node=node, reason=reason)
+        try:
+            node_terminate_begin(actor=actor, node=node, reason=reason)
+        except ValidationError:
+            # Ended meanwhile, or being ended by another worker (whose step it redoes, safely).
+            if node_is(node, NodeState.TERMINATED):
+                return
+            if not node_is(node, NodeState.TERMINATING):
+                raise
     if node.provider_host_id and node.node_cluster_id:
         driver = driver or provisioning.driver_for_cluster(node.node_cluster)
         driver.destroy_host(node.provider_host_id)

@@ -23,6 +23,7 @@ from django.utils import timezone
 from accounts.audit import SYSTEM
 
 from . import selectors
+from .clusters import cluster_fail_stuck
 from .models import Action, Node, NodeCluster, NodeState
 from .transitions import actions
 from .transitions.nodes import node_is, node_upgrade_abandon
@@ -70,8 +71,6 @@ CLUSTER_CONVERGING = ("Node Cluster Deploy", "Node Cluster Scale")
 
 def _message(action: Action, obj) -> str:
     """Return the action's object to a settled state; the message that says what happened."""
-    from .clusters import cluster_fail_stuck
-
     took = _took(action)
     if isinstance(obj, NodeCluster):
         if action.action in CLUSTER_CONVERGING:

@@ -6,6 +6,7 @@ when stuck) is not: the action the user follows records it, and the reaper's `ac
 records a deployment that did not converge.
 """
 
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.audit import Actor, audit_record
@@ -67,6 +68,16 @@ def cluster_edit(*, actor: Actor, cluster: NodeCluster, fields: dict, data: dict
     _audit(actor, "nodecluster.update", cluster, data)
     if fields:
         cluster_state_event(cluster_id=cluster.pk)
+
+
+def cluster_shrink(*, cluster_id: int) -> None:
+    """One node fewer to keep (a user terminated one of its nodes: no replacement, as in
+    Docker Cloud)."""
+    shrunk = NodeCluster.objects.filter(pk=cluster_id, target_num_nodes__gt=0).update(
+        target_num_nodes=F("target_num_nodes") - 1
+    )
+    if shrunk:
+        cluster_state_event(cluster_id=cluster_id)
 
 
 def cluster_move(

@@ -91,8 +91,10 @@ def node_set_reached(*, node_id: int, connection: str) -> bool:
     Node.objects.filter(pk=node_id, deployed_datetime=None).exclude(
         state=NodeState.DEPLOYING
     ).update(deployed_datetime=now)
-    Node.objects.filter(pk=node_id).exclude(connection=connection).update(connection=connection)
-    if changed:
+    switched = (
+        Node.objects.filter(pk=node_id).exclude(connection=connection).update(connection=connection)
+    )
+    if changed or switched:  # the API's node shows how it is reached
         node_state_event(node_id=node_id)
     return changed
 

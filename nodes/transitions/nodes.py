@@ -117,6 +117,12 @@ def node_edit(*, node: Node, fields: dict, actor: Actor | None = None) -> None:
     _emit(node)
 
 
+def node_host_record(*, node: Node, host_id: str) -> None:
+    """The provider's host of a cluster's node (not in the API's node: no event)."""
+    node.provider_host_id = host_id
+    Node.objects.filter(pk=node.pk).update(provider_host_id=host_id)
+
+
 def node_agent_upgraded(*, node_id: int, agent_version: str) -> None:
     Node.objects.filter(pk=node_id).exclude(state=TERMINATED).update(
         agent_version=agent_version[:64]

@@ -40,8 +40,14 @@ def test_a_node_then_its_cluster_terminated_end_each_node_once(
     first, second = cluster.nodes.order_by("created")
     assert first.provider_host_id and second.provider_host_id
 
+    cluster_events = DockerEvent.objects.filter(type="nodecluster", actor_id=cluster.uuid)
+    seen = cluster_events.count()
     with django_capture_on_commit_callbacks(execute=True):
         assert client.delete(f"/api/infra/v1/acme/node/{first.uuid}/").status_code == 202
+    # The cluster keeps one node fewer: its target changed, and the stream hears it.
+    assert NodeCluster.objects.get().target_num_nodes == 1
+    assert cluster_events.count() == seen + 1
+    with django_capture_on_commit_callbacks(execute=True):
         assert client.delete(uri).status_code == 202
     cluster.refresh_from_db()
     clusters.reconcile(cluster)  # the cluster's termination, before the node's task ran
