@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 
 from accounts.models import AuditEntry
 from nodes import tasks
-from nodes.models import Action, Node
+from nodes.models import Action, DockerEvent, Node
 from nodes.transitions import liveness
 
 from .conftest import agent_socket, api_socket, receive_until, register_node, run
@@ -125,3 +125,32 @@ def test_a_users_terminate_is_one_audit_row_and_streams_terminating_then_delete(
     assert [(r.actor_id, r.object_id) for r in rows] == [(owner.user.pk, str(node.uuid))]
     assert Node.objects.get(pk=node.pk).state == "Terminated"
     assert Action.objects.get(action="Node Terminate").state == "Success"
+
+
+def test_heartbeats_that_change_no_state_write_no_event_and_no_audit_row(owner):
+    """The hot path: thousands of agents beat every few seconds."""
+    node, secret = register_node(owner)
+    liveness.node_set_reached(node_id=node.pk, connection="direct")
+    events, rows = DockerEvent.objects.count(), AuditEntry.objects.count()
+
+    async def scenario():
+        stream = api_socket("/api/audit/v1/acme/events", basic("alice", owner.key))
+        agent = agent_socket(node, secret)
+        for socket in (stream, agent):
+            assert (await socket.connect())[0]
+        await receive_until(agent, lambda f: f["type"] == "ack")
+        for n in range(3):
+            beat = {"type": "heartbeat", "time": time.time(), "load": [0.1 * n, 0, 0]}
+            await agent.send_json_to(beat | {"dockerd_running": True})
+        seen = database_sync_to_async(
+            lambda: (Node.objects.get(pk=node.pk).last_metric.get("load") or [None])[0]
+        )
+        deadline = time.monotonic() + 3
+        while await seen() != 0.2:
+            assert time.monotonic() < deadline, "the heartbeats were not stored"
+            await asyncio.sleep(0.05)
+        assert await stream.receive_nothing(timeout=0.3)
+
+    run(scenario)
+    assert DockerEvent.objects.count() == events and AuditEntry.objects.count() == rows
+    assert Node.objects.get(pk=node.pk).state == "Deployed"
