@@ -19,6 +19,7 @@ from core.loops import remember_server_loop
 from nodes import services
 from nodes.events.ingest import AgentEventStream
 from nodes.events.services import NodeContext
+from nodes.transitions import liveness
 from realtime.consumers import DirectDispatchMixin
 from realtime.groups import agent_group
 
@@ -56,13 +57,13 @@ def _authenticate(node_uuid: str, secret: str):
 
 @database_sync_to_async
 def _hello(node, message) -> None:
-    services.node_hello(node=node, hello=message)
+    liveness.node_hello(node=node, hello=message)
     services.node_probe_request(node_id=node.pk, node_uuid=node.uuid)
 
 
 @database_sync_to_async
 def _heartbeat(node, message) -> None:
-    if services.node_heartbeat(node=node, beat=message):
+    if liveness.node_heartbeat(node=node, beat=message):
         services.node_probe_request(node_id=node.pk, node_uuid=node.uuid)
 
 

@@ -20,9 +20,9 @@ from django.utils import timezone
 from accounts.audit import Actor, audit_record
 from accounts.models import Organization
 from core import crypto
-from nodes import actions
 from nodes import services as node_services
 from nodes.models import RegistrationToken
+from nodes.transitions import actions
 
 from . import selectors, ssh, ssh_targets
 from .models import SshAuth, SshInstall

@@ -283,7 +283,12 @@ DC_UPGRADE_DOCKER_COMMAND = env_str(
     "elif command -v dnf >/dev/null; then dnf -y upgrade docker moby-engine; "
     "else yum -y update docker; fi",
 )
-DC_SWEEP_INTERVAL = env_int("DC_SWEEP_INTERVAL", 5)  # seconds between liveness sweeps
+# Seconds the agent has to upgrade Docker (the worker waits this long for its answer).
+DC_DOCKER_UPGRADE_TIMEOUT = env_int("DC_DOCKER_UPGRADE_TIMEOUT", 900)
+# Seconds between liveness sweeps: nodes that missed their heartbeats, actions past their deadline.
+DC_SWEEP_INTERVAL = env_int("DC_SWEEP_INTERVAL", 5)
+# Seconds past an action's own time bound before the reaper concludes no worker will finish it.
+DC_ACTION_GRACE = env_int("DC_ACTION_GRACE", 60)
 DC_RECONCILE_INTERVAL = env_int("DC_RECONCILE_INTERVAL", 10)  # seconds between cluster passes
 # A pass holds a per-cluster lock this long at most (a crashed worker's lock then expires).
 DC_RECONCILE_LOCK_SECONDS = env_int("DC_RECONCILE_LOCK_SECONDS", 60)
@@ -292,6 +297,10 @@ DC_NODE_DEPLOY_TIMEOUT = env_int("DC_NODE_DEPLOY_TIMEOUT", 600)
 CELERY_BEAT_SCHEDULE = {
     "nodes-sweep-unreachable": {
         "task": "nodes.tasks.sweep_unreachable",
+        "schedule": float(DC_SWEEP_INTERVAL),
+    },
+    "nodes-reap-actions": {
+        "task": "nodes.tasks.reap_actions",
         "schedule": float(DC_SWEEP_INTERVAL),
     },
     "agentapi-forget-stale-ssh-installs": {

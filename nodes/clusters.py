@@ -9,23 +9,26 @@ token made for that node), replaces nodes that did not deploy in time, removes s
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.audit import SYSTEM, Actor, audit_record
+from accounts.audit import SYSTEM, Actor
 from accounts.permissions import Access
 from providers.drivers import HostState, get_driver_class
 from providers.options import provider_options_check
 
-from . import actions, provisioning, services
+from . import provisioning, selectors, services
 from .agent_bundle import agent_bundle
 from .events import render
-from .events.services import cluster_state_event, node_state_event
-from .lifecycle import clean_tags
-from .models import Action, ActionState, ClusterState, Node, NodeCluster, NodeState
+from .lifecycle import clean_tags, node_destroy
+from .models import Action, ClusterState, Node, NodeCluster, NodeState
+from .transitions import actions
+from .transitions import clusters as transitions
+from .transitions.nodes import node_create, node_edit, node_host_record
 
 log = logging.getLogger(__name__)
 MAX_NODES = 100
@@ -69,46 +72,37 @@ def cluster_create(
     options = provider_options_check(
         access=access, provider=placement.provider, credential=cred, options=provider_options
     )
-    cluster = NodeCluster.objects.create(
-        organization=access.organization,
-        name=name.strip(),
-        nickname=(nickname or name).strip()[:100],
-        provider=placement.provider,
-        region=placement.region,
-        node_type=placement.node_type,
-        target_num_nodes=_count(target_num_nodes, "target_num_nodes", 0, MAX_NODES),
-        disk=_count(disk, "disk", 1, 16384),
-        tags=clean_tags(tags) if tags is not None else [],
-        provider_options=options,
-        credential=cred,
-        install_url=get_driver_class(placement.provider).boot_base(install_url),
-    )
+    fields = {
+        "organization": access.organization,
+        "name": name.strip(),
+        "nickname": (nickname or name).strip()[:100],
+        "provider": placement.provider,
+        "region": placement.region,
+        "node_type": placement.node_type,
+        "target_num_nodes": _count(target_num_nodes, "target_num_nodes", 0, MAX_NODES),
+        "disk": _count(disk, "disk", 1, 16384),
+        "tags": clean_tags(tags) if tags is not None else [],
+        "provider_options": options,
+        "credential": cred,
+        "install_url": get_driver_class(placement.provider).boot_base(install_url),
+    }
+    cluster = transitions.cluster_create(actor=actor, fields=fields)
     provisioning.record_credential_use(
         actor=actor, cluster=cluster, purpose=f"create node cluster {cluster.name}"
     )
-    audit_record(
-        actor=actor, action="nodecluster.create", organization=cluster.organization, obj=cluster
+    # The create action names the cluster it made as it starts (its events carry it).
+    actions.action_start(
+        action_id=action.pk,
+        object_uri=render.cluster_uri(cluster.organization.name, cluster.uuid),
+        object_uuid=cluster.uuid,
     )
-    _done(action, cluster)
+    actions.action_finish(action_id=action.pk, success=True)
     return cluster
 
 
-def _done(action: Action, cluster: NodeCluster) -> None:
-    """The create action names the cluster it made (before its events go out)."""
-    Action.objects.filter(pk=action.pk).update(
-        object_uuid=cluster.uuid,
-        object_uri=render.cluster_uri(cluster.organization.name, cluster.uuid),
-    )
-    actions.action_start(action_id=action.pk)
-    actions.action_finish(action_id=action.pk, success=True)
-
-
-def _transition(cluster: NodeCluster, allowed: tuple, to: str, verb: str) -> None:
-    if not NodeCluster.objects.filter(pk=cluster.pk, state__in=allowed).update(state=to):
-        current = NodeCluster.objects.filter(pk=cluster.pk).values_list("state", flat=True).first()
-        raise ValidationError({"state": [f"Cannot {verb} a node cluster in state {current}."]})
-    cluster.state = to
-    cluster_state_event(cluster_id=cluster.pk)
+def reconcile_timeout() -> int:
+    """How long a cluster's deploy, scale or terminate may take before the reaper fails it."""
+    return settings.DC_NODE_DEPLOY_TIMEOUT * 2
 
 
 def _reconcile_on_commit(cluster: NodeCluster) -> None:
@@ -119,24 +113,12 @@ def _reconcile_on_commit(cluster: NodeCluster) -> None:
 
 @transaction.atomic
 def cluster_deploy(*, actor: Actor, cluster: NodeCluster, action: Action) -> None:
-    _transition(cluster, (ClusterState.INIT,), ClusterState.DEPLOYING, "deploy")
+    transitions.cluster_move(actor=actor, cluster=cluster, name="deploy", verb="deploy")
     provisioning.record_credential_use(
         actor=actor, cluster=cluster, purpose=f"deploy node cluster {cluster.name}"
     )
-    actions.action_start(action_id=action.pk)
-    audit_record(
-        actor=actor, action="nodecluster.deploy", organization=cluster.organization, obj=cluster
-    )
+    actions.action_start(action_id=action.pk, timeout=reconcile_timeout())
     _reconcile_on_commit(cluster)
-
-
-SCALABLE = (
-    ClusterState.DEPLOYED,
-    ClusterState.PARTLY_DEPLOYED,
-    ClusterState.EMPTY,
-    ClusterState.DEPLOYING,
-    ClusterState.SCALING,
-)
 
 
 @transaction.atomic
@@ -144,29 +126,28 @@ def cluster_update(
     *, actor: Actor, cluster: NodeCluster, action: Action, target_num_nodes=None, tags=None
 ) -> NodeCluster:
     """PATCH: `target_num_nodes` scales (applied at once), `tags` replaces the list."""
+    fields: dict[str, Any] = {}
     if tags is not None:
-        cluster.tags = clean_tags(tags)
-        cluster.save(update_fields=["tags"])
+        fields["tags"] = clean_tags(tags)
+    if target_num_nodes is not None:
+        fields["target_num_nodes"] = _count(target_num_nodes, "target_num_nodes", 0, MAX_NODES)
+    data = {
+        "target_num_nodes": fields.get("target_num_nodes", cluster.target_num_nodes),
+        "tags": fields.get("tags", cluster.tags),
+    }
+    # A target on a cluster never deployed is only recorded: its deploy scales to it.
+    scaling = "target_num_nodes" in fields and cluster.state != ClusterState.INIT
+    if scaling:
+        transitions.cluster_move(
+            actor=actor, cluster=cluster, name="scale", verb="scale", fields=fields, data=data
+        )
+    else:
+        transitions.cluster_edit(actor=actor, cluster=cluster, fields=fields, data=data)
+    if "tags" in fields:
         for node in cluster.nodes.filter(state__in=LIVE):
-            node.tags = _node_tags(cluster)
-            node.save(update_fields=["tags"])
-    scaling = target_num_nodes is not None
+            node_edit(node=node, fields={"tags": _node_tags(cluster)})
     if scaling:
-        target = _count(target_num_nodes, "target_num_nodes", 0, MAX_NODES)
-        if cluster.state == ClusterState.INIT:
-            cluster.target_num_nodes = target
-            cluster.save(update_fields=["target_num_nodes"])
-            scaling = False
-        else:
-            _transition(cluster, SCALABLE, ClusterState.SCALING, "scale")
-            NodeCluster.objects.filter(pk=cluster.pk).update(target_num_nodes=target)
-            cluster.target_num_nodes = target
-    audit_record(
-        actor=actor, action="nodecluster.update", organization=cluster.organization, obj=cluster,
-        data={"target_num_nodes": cluster.target_num_nodes, "tags": cluster.tags},
-    )  # fmt: skip
-    if scaling:
-        actions.action_start(action_id=action.pk)
+        actions.action_start(action_id=action.pk, timeout=reconcile_timeout())
         _reconcile_on_commit(cluster)
     else:
         actions.action_start(action_id=action.pk)
@@ -176,12 +157,8 @@ def cluster_update(
 
 @transaction.atomic
 def cluster_terminate(*, actor: Actor, cluster: NodeCluster, action: Action) -> None:
-    allowed = tuple(s for s in ClusterState.values if s not in (ClusterState.TERMINATED,))
-    _transition(cluster, allowed, ClusterState.TERMINATING, "terminate")
-    actions.action_start(action_id=action.pk)
-    audit_record(
-        actor=actor, action="nodecluster.terminate", organization=cluster.organization, obj=cluster
-    )
+    transitions.cluster_move(actor=actor, cluster=cluster, name="terminate", verb="terminate")
+    actions.action_start(action_id=action.pk, timeout=reconcile_timeout())
     _reconcile_on_commit(cluster)
 
 
@@ -221,12 +198,8 @@ def cluster_log(cluster: NodeCluster, line: str) -> None:
 
 
 def _open_actions(cluster: NodeCluster) -> list[int]:
-    return list(
-        Action.objects.filter(
-            organization_id=cluster.organization_id,
-            object_uuid=cluster.uuid,
-            state__in=[ActionState.IN_PROGRESS, ActionState.CANCELING],
-        ).values_list("pk", flat=True)
+    return selectors.open_action_ids(
+        organization_id=cluster.organization_id, object_uuid=cluster.uuid
     )
 
 
@@ -238,17 +211,12 @@ def _finish_actions(cluster: NodeCluster, success: bool, error: str = "") -> Non
 def _create_node(cluster: NodeCluster, driver) -> None:
     deadline = timezone.now() + timedelta(seconds=settings.DC_NODE_DEPLOY_TIMEOUT)
     index = cluster.nodes.count() + 1
-    node = Node.objects.create(
-        organization=cluster.organization,
-        node_cluster=cluster,
-        provider=cluster.provider,
-        region=cluster.region,
-        node_type=cluster.node_type,
+    node = node_create(
+        cluster=cluster,
         nickname=f"{cluster.name}-{index}",
         tags=_node_tags(cluster),
         deploy_deadline=deadline,
     )
-    node_state_event(node_id=node.pk, action="create")
     _boot_host(cluster, node, driver)
 
 
@@ -284,7 +252,7 @@ def _boot_host(cluster: NodeCluster, node: Node, driver) -> None:
         disk=cluster.disk,
         options=cluster.provider_options,
     )
-    Node.objects.filter(pk=node.pk).update(provider_host_id=host.id)
+    node_host_record(node=node, host_id=host.id)
     cluster_log(cluster, f"{node.nickname}: host {host.id} is booting")
 
 
@@ -293,20 +261,14 @@ def _adopt_or_boot(cluster: NodeCluster, node: Node, driver) -> None:
     made (tagged with the node's uuid) rather than make a second; boot one if there is none."""
     found = driver.find_host(node_uuid=str(node.uuid), region=cluster.region)
     if found is not None and found.state in (HostState.PENDING, HostState.RUNNING):
-        Node.objects.filter(pk=node.pk).update(provider_host_id=found.id)
+        node_host_record(node=node, host_id=found.id)
         cluster_log(cluster, f"{node.nickname}: found its host {found.id}")
     elif node.state == NodeState.DEPLOYING:
         _boot_host(cluster, node, driver)
 
 
 def _destroy_node(cluster: NodeCluster, node: Node, driver, reason: str = "") -> None:
-    Node.objects.filter(pk=node.pk).exclude(state=NodeState.TERMINATED).update(
-        state=NodeState.TERMINATING, error=reason[:1000]
-    )
-    node_state_event(node_id=node.pk)
-    if node.provider_host_id:
-        driver.destroy_host(node.provider_host_id)
-    services.node_forget_agent(actor=SYSTEM, node=node)
+    node_destroy(node=node, actor=SYSTEM, reason=reason, driver=driver)
     cluster_log(cluster, f"{node.nickname or node}: terminated{f' ({reason})' if reason else ''}")
 
 
@@ -319,10 +281,7 @@ def reconcile(cluster: NodeCluster) -> None:
     if cluster.state == ClusterState.TERMINATING:
         for node in live + list(cluster.nodes.filter(state=NodeState.TERMINATING)):
             _destroy_node(cluster, node, driver)
-        NodeCluster.objects.filter(pk=cluster.pk).update(
-            state=ClusterState.TERMINATED, destroyed_datetime=timezone.now()
-        )
-        cluster_state_event(cluster_id=cluster.pk, action="delete")
+        transitions.cluster_terminated(cluster=cluster)
         _finish_actions(cluster, success=True)
         return
     now = timezone.now()
@@ -347,30 +306,17 @@ def reconcile(cluster: NodeCluster) -> None:
 def _settle(cluster: NodeCluster) -> None:
     states = list(cluster.nodes.filter(state__in=LIVE).values_list("state", flat=True))
     deployed = sum(1 for s in states if s in (NodeState.DEPLOYED, NodeState.UPGRADING))
-    if cluster.target_num_nodes == 0 and not states:
-        final = ClusterState.EMPTY
-    elif deployed >= cluster.target_num_nodes and len(states) == cluster.target_num_nodes:
-        final = ClusterState.DEPLOYED
-    else:
+    empty = cluster.target_num_nodes == 0 and not states
+    if not empty and not (
+        deployed >= cluster.target_num_nodes and len(states) == cluster.target_num_nodes
+    ):
         return  # still deploying or scaling: the next pass looks again
-    now = timezone.now()
-    changed = (
-        NodeCluster.objects.filter(pk=cluster.pk)
-        .exclude(state__in=[ClusterState.TERMINATING, final])
-        .update(state=final)
-    )
-    if changed:
-        cluster_state_event(cluster_id=cluster.pk)
-    NodeCluster.objects.filter(pk=cluster.pk, deployed_datetime=None).update(deployed_datetime=now)
+    transitions.cluster_settle(cluster=cluster, empty=empty)
     _finish_actions(cluster, success=True)
 
 
 def cluster_fail_stuck(cluster: NodeCluster, reason: str) -> None:
     """The deployment did not converge in time: Partly deployed, its actions Failed."""
-    states = list(cluster.nodes.filter(state__in=LIVE).values_list("state", flat=True))
-    deployed = sum(1 for s in states if s == NodeState.DEPLOYED)
-    if NodeCluster.objects.filter(
-        pk=cluster.pk, state__in=[ClusterState.DEPLOYING, ClusterState.SCALING]
-    ).update(state=ClusterState.PARTLY_DEPLOYED if deployed else ClusterState.DEPLOYING):
-        cluster_state_event(cluster_id=cluster.pk)
+    deployed = cluster.nodes.filter(state=NodeState.DEPLOYED).exists()
+    transitions.cluster_stuck(cluster=cluster, any_deployed=deployed)
     _finish_actions(cluster, success=False, error=reason)

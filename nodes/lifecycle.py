@@ -5,17 +5,28 @@ Each verb validates and records its Action in the request, then queues a task on
 task moves the Action through In progress to Success or Failed and the node to its next state.
 """
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
 
-from accounts.audit import Actor, audit_record
+from accounts.audit import SYSTEM, Actor, audit_record
 
-from . import actions
-from .events.services import node_state_event
-from .models import Action, Node, NodeCluster, NodeState
+from . import provisioning
+from .agent_rpc import AgentUnavailable, agent_command
+from .models import Action, Node, NodeState
+from .transitions import actions
+from .transitions.clusters import cluster_shrink
+from .transitions.nodes import (
+    node_edit,
+    node_forget_agent,
+    node_is,
+    node_terminate_begin,
+    node_upgrade_begin,
+)
 
 TAG_MAX = 50
+DEREGISTER_TIMEOUT = 30
 
 
 def clean_tags(value) -> list[dict]:
@@ -37,48 +48,24 @@ def clean_tags(value) -> list[dict]:
 @transaction.atomic
 def node_update(*, actor: Actor, node: Node, action: Action, nickname=None, tags=None) -> Node:
     """Nickname and tags take effect at once; the Action is complete when this returns."""
-    fields = []
+    fields: dict[str, Any] = {}
     if nickname is not None:
         if not isinstance(nickname, str) or len(nickname) > 255:
             raise ValidationError({"nickname": ["Give a nickname of at most 255 characters."]})
-        node.nickname = nickname
-        fields.append("nickname")
+        fields["nickname"] = nickname
     if tags is not None:
-        node.tags = clean_tags(tags)
-        fields.append("tags")
-    if fields:
-        node.save(update_fields=fields)
-        audit_record(
-            actor=actor, action="node.update", organization=node.organization, obj=node,
-            data={"fields": fields},
-        )  # fmt: skip
+        fields["tags"] = clean_tags(tags)
+    node_edit(node=node, fields=fields, actor=actor)
     actions.action_start(action_id=action.pk)
     actions.action_finish(action_id=action.pk, success=True)
     return node
-
-
-def _move(node: Node, allowed: tuple, to: str, verb: str) -> None:
-    if not Node.objects.filter(pk=node.pk, state__in=allowed).update(state=to):
-        current = Node.objects.filter(pk=node.pk).values_list("state", flat=True).first()
-        raise ValidationError(
-            {
-                "state": [
-                    f"Cannot {verb} a node in state {current}: it must be {' or '.join(allowed)}."
-                ]
-            }
-        )
-    node.state = to
-    node_state_event(node_id=node.pk)
 
 
 @transaction.atomic
 def node_docker_upgrade(*, actor: Actor, node: Node, action: Action) -> None:
     from .tasks import upgrade_docker
 
-    _move(node, (NodeState.DEPLOYED,), NodeState.UPGRADING, "upgrade Docker on")
-    audit_record(
-        actor=actor, action="node.docker_upgrade", organization=node.organization, obj=node
-    )
+    node_upgrade_begin(actor=actor, node=node)
     transaction.on_commit(lambda: upgrade_docker.delay(node.pk, action.pk))
 
 
@@ -108,19 +95,47 @@ def node_health_check(*, actor: Actor, node: Node, action: Action) -> None:
 def node_terminate(*, actor: Actor, node: Node, action: Action) -> None:
     from .tasks import terminate_node
 
-    _move(
-        node,
-        (NodeState.DEPLOYING, NodeState.DEPLOYED, NodeState.UNREACHABLE, NodeState.UPGRADING),
-        NodeState.TERMINATING,
-        "terminate",
-    )
+    node_terminate_begin(actor=actor, node=node)
     if node.node_cluster_id:
-        # As in Docker Cloud: terminating a cluster's node shrinks the cluster (no replacement).
-        NodeCluster.objects.filter(pk=node.node_cluster_id, target_num_nodes__gt=0).update(
-            target_num_nodes=F("target_num_nodes") - 1
-        )
-    audit_record(actor=actor, action="node.terminate", organization=node.organization, obj=node)
+        cluster_shrink(cluster_id=node.node_cluster_id)
     transaction.on_commit(lambda: terminate_node.delay(node.pk, action.pk))
+
+
+def node_destroy(*, node: Node, actor: Actor = SYSTEM, reason: str = "", driver=None, log=None):
+    """End a node: Terminating (audited as `node.terminate` by `actor`, unless a user's
+    terminate did that already), its host destroyed by its provider (`driver`, else its
+    cluster's) or its agent told to deregister, then its agent forgotten (Terminated).
+
+    The one way a node ends, for a user's terminate (the task) and for the reconciler. Each
+    step is idempotent, so running it again after a crash finishes the job. A provider's
+    refusal raises DriverError and leaves the node Terminating.
+    """
+    log = log or (lambda line: None)
+    if not node_is(node, NodeState.TERMINATING):
+        try:
+            node_terminate_begin(actor=actor, node=node, reason=reason)
+        except ValidationError:
+            # Ended meanwhile, or being ended by another worker (whose step it redoes, safely).
+            if node_is(node, NodeState.TERMINATED):
+                return
+            if not node_is(node, NodeState.TERMINATING):
+                raise
+    if node.provider_host_id and node.node_cluster is not None:
+        driver = driver or provisioning.driver_for_cluster(node.node_cluster)
+        driver.destroy_host(node.provider_host_id)
+        log(f"The {node.provider} host {node.provider_host_id} is destroyed")
+    elif node.agent_secret_digest:  # it registered: its agent may be there to hear it
+        _deregister(node, log)
+    node_forget_agent(node=node)
+
+
+def _deregister(node: Node, log) -> None:
+    try:
+        result = agent_command(node.uuid, "deregister", timeout=DEREGISTER_TIMEOUT)
+        ok = result.get("ok")
+        log("The agent deregistered" if ok else f"Agent: {result.get('error')}")
+    except AgentUnavailable:
+        log("The agent is not connected; its credentials are revoked")
 
 
 # The access policy's verb for each action a user can start, on the action's object.

@@ -216,8 +216,10 @@ FINAL_ACTION_STATES = (ActionState.SUCCESS, ActionState.FAILED, ActionState.CANC
 class Action(models.Model):
     """A durable record of a long operation the user can follow (Docker Cloud's Action).
 
-    Transitions: Pending -> In progress -> Success | Failed; Pending/In progress -> Canceling
-    -> Canceled. Log lines are appended as the work goes; `end_date` is set on a final state.
+    Transitions (nodes.transitions.actions): Pending -> In progress -> Success | Failed;
+    Pending -> Canceled; In progress -> Canceling -> Canceled. Log lines are appended as the work
+    goes; `end_date` is set on a final state. `deadline` is set on starting, from the verb's own
+    time bound: past it, the reaper fails an action no worker finished.
     """
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -244,6 +246,7 @@ class Action(models.Model):
     created = models.DateTimeField(default=timezone.now)
     start_date = models.DateTimeField(null=True, blank=True)
     end_date = models.DateTimeField(null=True, blank=True)
+    deadline = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created", "-id"]

@@ -1,11 +1,9 @@
 """Tenant-scoped reads on nodes."""
 
 import uuid as uuid_module
-from datetime import timedelta
 
 from django.db.models import QuerySet
 from django.http import Http404
-from django.utils import timezone
 
 from accounts.models import ApiKey, Organization, User
 from accounts.selectors import organizations_for_user
@@ -114,23 +112,32 @@ def active_cluster_ids() -> list[int]:
     )
 
 
-def clusters_stuck(*, seconds: int) -> list[NodeCluster]:
-    """Clusters with an action in progress for longer than `seconds`."""
-    since = timezone.now() - timedelta(seconds=seconds)
-    uuids = Action.objects.filter(
-        state=ActionState.IN_PROGRESS, start_date__lt=since, object_uuid__isnull=False
-    ).values_list("object_uuid", flat=True)
-    return list(
-        NodeCluster.objects.filter(
-            uuid__in=uuids, state__in=[ClusterState.DEPLOYING, ClusterState.SCALING]
-        ).select_related("organization")
-    )
-
-
 def actions_for_object(*, organization: Organization, object_uuid, limit: int = 10) -> list[Action]:
     """The latest actions on one object (a node) of the organization, newest first."""
     return list(
         Action.objects.filter(organization=organization, object_uuid=object_uuid).order_by(
             "-created", "-id"
         )[:limit]
+    )
+
+
+def open_action_ids(*, organization_id: int, object_uuid) -> list[int]:
+    """The actions on one object that a worker or the reconciler is still running."""
+    return list(
+        Action.objects.filter(
+            organization_id=organization_id,
+            object_uuid=object_uuid,
+            state__in=[ActionState.IN_PROGRESS, ActionState.CANCELING],
+        ).values_list("pk", flat=True)
+    )
+
+
+def actions_overdue(*, now) -> list[Action]:
+    """For the reaper: running actions past their deadline, in every organization."""
+    return list(
+        Action.objects.filter(
+            state__in=[ActionState.IN_PROGRESS, ActionState.CANCELING], deadline__lt=now
+        )
+        .select_related("organization")
+        .order_by("deadline")
     )

@@ -1,8 +1,9 @@
-"""Writes on nodes: CA, registration tokens, registration, liveness, connection, deregistration."""
+"""Writes on nodes: CA, registration tokens, registration, probes.
 
-import functools
+States, liveness and termination are in `nodes.transitions`.
+"""
+
 import ipaddress
-import math
 from datetime import timedelta
 
 from django.conf import settings
@@ -16,15 +17,12 @@ from core import crypto, tokens
 
 from . import ca
 from .addresses import node_address
-from .agent_rpc import agent_disconnect
-from .events import node_state_event
-from .models import Connection, Node, NodeState, OrgCA, RegistrationToken
+from .models import Node, NodeState, OrgCA, RegistrationToken
+from .transitions.nodes import node_registration_save
 
 PROBE_QUEUED_TTL = 120  # seconds
-MAX_CONTAINERS = 2**31 - 1  # the column's bound on every database
 TOKEN_KIND = "dcr"  # noqa: S105 (a token type prefix, not a secret)
 SECRET_KIND = "dca"  # noqa: S105 (a token type prefix, not a secret)
-MISSED_HEARTBEATS = 3
 
 
 class RegistrationRefused(Exception):
@@ -148,17 +146,17 @@ def node_register(*, token: str, csr: str, facts: dict, remote_ip: str | None) -
     # (the facts' addresses are the node's word, shown but never trusted).
     public_ip = node_address(remote_ip)
     # A provider node exists before its host boots (the token was made for it); a BYO node
-    # is born here.
+    # is born here (its uuid, named in the certificate, is chosen before its row exists).
     node = Node.objects.filter(pk=claimed.node_id, state=NodeState.DEPLOYING).first() or Node(
         organization=org
     )
-    node.agent_secret_digest = tokens.digest(secret)
-    node.public_ip = public_ip
-    node.addresses = addresses
-    node.heartbeat_interval = settings.DC_HEARTBEAT_INTERVAL
-    for field, value in cleaned.items():
-        setattr(node, field, value)
-    node.nickname = node.nickname or node.hostname
+    fields = cleaned | {
+        "agent_secret_digest": tokens.digest(secret),
+        "public_ip": public_ip,
+        "addresses": addresses,
+        "heartbeat_interval": settings.DC_HEARTBEAT_INTERVAL,
+        "nickname": node.nickname or cleaned["hostname"],
+    }
     try:
         cert = ca.sign_server_csr(
             csr_pem=csr or "",
@@ -169,21 +167,14 @@ def node_register(*, token: str, csr: str, facts: dict, remote_ip: str | None) -
         )
     except ca.CSRError as exc:
         raise RegistrationRefused(f"Bad CSR: {exc}") from None
-    node.cert_serial = format(cert.serial_number, "x")
+    fields["cert_serial"] = format(cert.serial_number, "x")
     # The workers accept this certificate from the node's daemon and no other (a re-booted
     # node's earlier host, a terminated node, another node holding the address).
-    node.cert_sha256 = ca.cert_sha256(cert)
-    created = node.pk is None
-    node.save()
-    node_state_event(node_id=node.pk, action="create" if created else "update")
+    fields["cert_sha256"] = ca.cert_sha256(cert)
+    node = node_registration_save(organization=org, node=node, fields=fields, remote_ip=remote_ip)
+    if node is None:
+        raise RegistrationRefused("This node is no longer being deployed.", 410)
     RegistrationToken.objects.filter(pk=claimed.pk).update(node=node)
-    audit_record(
-        actor=Actor(user=None, ip=remote_ip),
-        action="node.register",
-        organization=org,
-        obj=node,
-        object_repr=node.hostname,
-    )
     return {
         "node": node,
         "secret": secret,
@@ -201,73 +192,6 @@ def node_authenticate_agent(*, node_uuid: str, secret: str) -> Node | None:
     ):
         return None
     return node
-
-
-def _alive_fields(node: Node, now) -> dict:
-    grace = timedelta(seconds=node.heartbeat_interval * MISSED_HEARTBEATS)
-    return {"last_seen": now, "unreachable_after": now + grace}
-
-
-def _version(value) -> str | None:
-    return value[:64] if isinstance(value, str) and value else None
-
-
-def node_hello(*, node: Node, hello: dict) -> None:
-    now = timezone.now()
-    fields = _alive_fields(node, now)
-    for key in ("docker_version", "agent_version"):
-        if version := _version(hello.get(key)):
-            fields[key] = version
-    Node.objects.filter(pk=node.pk).exclude(state=NodeState.TERMINATED).update(**fields)
-
-
-MAX_METRIC = 1e15  # MB or GB: more than any host has; a load average far past any machine's
-
-
-def _number(value) -> float | int | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return value if math.isfinite(value) and 0 <= value <= MAX_METRIC else None
-
-
-def _metric(beat: dict) -> dict:
-    """The heartbeat's load, memory and disk, in the agent's shape and nothing else: the node
-    page and the API show it, and an agent may send anything."""
-
-    def numbers(key: str, names: tuple[str, ...]) -> dict | None:
-        given = beat.get(key)
-        if not isinstance(given, dict):
-            return None
-        return {name: _number(given.get(name)) for name in names}
-
-    load = beat.get("load")
-    running = beat.get("dockerd_running")
-    return {
-        "load": [_number(x) for x in load[:3]] if isinstance(load, list) else None,
-        "memory": numbers("memory", ("total_mb", "available_mb")),
-        "disk": numbers("disk", ("total_gb", "free_gb")),
-        "dockerd_running": running if isinstance(running, bool) else None,
-    }
-
-
-def node_heartbeat(*, node: Node, beat: dict) -> bool:
-    """Record a heartbeat; return True when the node needs a connectivity check."""
-    now = timezone.now()
-    fields = _alive_fields(node, now)
-    containers = beat.get("containers")
-    total = containers.get("total") if isinstance(containers, dict) else None
-    if isinstance(total, int) and not isinstance(total, bool):
-        fields["current_num_containers"] = min(max(total, 0), MAX_CONTAINERS)
-    if version := _version(beat.get("docker_version")):
-        fields["docker_version"] = version
-    clock = beat.get("time")
-    if isinstance(clock, int | float) and not isinstance(clock, bool) and math.isfinite(clock):
-        fields["clock_skew"] = float(clock) - now.timestamp()
-    fields["last_metric"] = _metric(beat)
-    Node.objects.filter(pk=node.pk).exclude(state=NodeState.TERMINATED).update(**fields)
-    current = Node.objects.filter(pk=node.pk).values_list("state", flat=True).first()
-    running = beat.get("dockerd_running", True) is True
-    return running and current in (NodeState.DEPLOYING, NodeState.UNREACHABLE)
 
 
 def probe_gate(node_uuid) -> str:
@@ -291,77 +215,3 @@ def node_probe_request(*, node_id: int, node_uuid) -> bool:
         return False
     transaction.on_commit(lambda: probe_node.delay(node_id))
     return True
-
-
-def node_set_reached(*, node_id: int, connection: str) -> bool:
-    """The daemon answered over mutual TLS: Deploying/Unreachable -> Deployed. True if changed."""
-    now = timezone.now()
-    changed = Node.objects.filter(
-        pk=node_id, state__in=[NodeState.DEPLOYING, NodeState.UNREACHABLE]
-    ).update(state=NodeState.DEPLOYED, connection=connection, last_seen=now)
-    Node.objects.filter(pk=node_id, deployed_datetime=None).exclude(
-        state=NodeState.DEPLOYING
-    ).update(deployed_datetime=now)
-    Node.objects.filter(pk=node_id).exclude(connection=connection).update(connection=connection)
-    if changed:
-        node_state_event(node_id=node_id)
-    return bool(changed)
-
-
-def node_set_unreachable(*, node_id: int) -> bool:
-    changed = Node.objects.filter(
-        pk=node_id, state__in=[NodeState.DEPLOYED, NodeState.UPGRADING]
-    ).update(state=NodeState.UNREACHABLE)
-    if changed:
-        node_state_event(node_id=node_id)
-    return bool(changed)
-
-
-def node_upgrade_done(*, node_id: int, docker_version: str | None) -> None:
-    """Upgrading -> Deployed, with the version the daemon reports (kept if unknown)."""
-    fields = {"state": NodeState.DEPLOYED}
-    if docker_version:
-        fields["docker_version"] = docker_version[:64]
-    if Node.objects.filter(pk=node_id, state=NodeState.UPGRADING).update(**fields):
-        node_state_event(node_id=node_id)
-
-
-def node_agent_upgraded(*, node_id: int, agent_version: str) -> None:
-    Node.objects.filter(pk=node_id).exclude(state=NodeState.TERMINATED).update(
-        agent_version=agent_version[:64]
-    )
-    node_state_event(node_id=node_id)
-
-
-def nodes_sweep_unreachable() -> list[int]:
-    """Flip Deployed nodes whose heartbeats stopped to Unreachable; return the ids flipped."""
-    now = timezone.now()
-    flipped = []
-    overdue = Node.objects.filter(
-        state__in=[NodeState.DEPLOYED, NodeState.UPGRADING], unreachable_after__lt=now
-    ).values_list("pk", "state")
-    for pk, state in overdue:
-        # Conditional update: another sweeper or a late heartbeat may have acted meanwhile.
-        if Node.objects.filter(pk=pk, state=state, unreachable_after__lt=now).update(
-            state=NodeState.UNREACHABLE
-        ):
-            flipped.append(pk)
-            node_state_event(node_id=pk)
-    return flipped
-
-
-@transaction.atomic
-def node_forget_agent(*, actor: Actor, node: Node) -> None:
-    """Revoke the node's agent secret and its certificate's pin, and mark it terminated."""
-    now = timezone.now()
-    Node.objects.filter(pk=node.pk).update(
-        state=NodeState.TERMINATED,
-        agent_secret_digest="",
-        cert_sha256="",
-        destroyed_datetime=now,
-        connection=Connection.UNKNOWN,
-    )
-    node_state_event(node_id=node.pk, action="delete")
-    audit_record(actor=actor, action="node.terminate", organization=node.organization, obj=node)
-    # Its socket was authenticated before: close it, in whichever web process holds it.
-    transaction.on_commit(functools.partial(agent_disconnect, node.uuid, "deregistered"))

@@ -10,16 +10,22 @@ from django.core.cache import cache
 from accounts.audit import SYSTEM
 from providers.drivers import DriverError
 
-from . import actions, clusters, provisioning, selectors, services
+from . import clusters, reaper, selectors, services
 from .agent_bundle import agent_bundle
 from .agent_rpc import AgentUnavailable, agent_command, signed_upgrade_args
 from .docker_client import daemon_ping, direct_client, docker_client, tunnel_client
+from .lifecycle import node_destroy
 from .models import Connection, NodeState
+from .transitions import actions, liveness
+from .transitions.nodes import node_agent_upgraded, node_upgrade_done
 
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT = 4
-UPGRADE_TIMEOUT = 900
 AGENT_UPGRADE_TIMEOUT = 60
+# The longest a health check takes: a direct ping and a tunnelled one, each capped twice.
+HEALTH_CHECK_TIMEOUT = 4 * PROBE_TIMEOUT
+# A provider's destroy call (its client's own timeouts and retries), or the agent's deregister.
+TERMINATE_TIMEOUT = 300
 
 
 # A probe lasts at most two capped pings (2 x 2 x PROBE_TIMEOUT) and a tunnel's opening: a lock
@@ -67,7 +73,7 @@ def _probe(node) -> None:
     else:
         log.info("node %s: daemon not reachable yet", node.uuid)
         return
-    if services.node_set_reached(node_id=node.pk, connection=mode):
+    if liveness.node_set_reached(node_id=node.pk, connection=mode):
         log.info("node %s deployed (%s)", node.uuid, mode)
         if node.node_cluster_id:
             reconcile_cluster.delay(node.node_cluster_id)
@@ -75,15 +81,20 @@ def _probe(node) -> None:
 
 @shared_task(acks_late=True, ignore_result=True)
 def sweep_unreachable() -> None:
-    flipped = services.nodes_sweep_unreachable()
+    flipped = liveness.nodes_sweep_unreachable()
     if flipped:
         log.info("nodes unreachable (missed heartbeats): %s", flipped)
 
 
-def _action_run(action_id: int, work) -> None:
-    """Start the action, run `work(log)`, and finish it; a raised error fails it with its text."""
-    if not actions.action_start(action_id=action_id):
-        return  # canceled or already run by another worker
+def _action_run(action_id: int, timeout: float, work) -> None:
+    """Start the action, run `work(log)`, and finish it; a raised error fails it with its text.
+
+    `timeout` bounds the work: should this worker die, the reaper fails the action and returns
+    its node once that and DC_ACTION_GRACE have passed. A redelivered task finds its action
+    started already and leaves it to the reaper (running it twice could upgrade twice).
+    """
+    if not actions.action_start(action_id=action_id, timeout=timeout):
+        return  # canceled, or started by a worker that is running it or died (the reaper's)
 
     def log(line: str) -> None:
         actions.action_log(action_id=action_id, line=line)
@@ -113,23 +124,24 @@ def upgrade_docker(node_id: int, action_id: int) -> None:
     if node is None:
         actions.action_finish(action_id=action_id, success=False, error="the node is gone")
         return
+    timeout = settings.DC_DOCKER_UPGRADE_TIMEOUT
 
     def work(log):
         log(f"Upgrading Docker on {node} (now {node.docker_version or 'unknown'})")
         try:
-            result = agent_command(node.uuid, "upgrade_docker", timeout=UPGRADE_TIMEOUT)
+            result = agent_command(node.uuid, "upgrade_docker", timeout=timeout)
         except AgentUnavailable as exc:
-            services.node_upgrade_done(node_id=node.pk, docker_version=None)
+            node_upgrade_done(node_id=node.pk, docker_version=None)
             raise TaskFailure(f"The node's agent is not answering: {exc}") from None
         for line in (result.get("output") or "").splitlines():
             log(line)
         version = _reported(result, "docker_version", str)
-        services.node_upgrade_done(node_id=node.pk, docker_version=version)
+        node_upgrade_done(node_id=node.pk, docker_version=version)
         if not result.get("ok"):
             raise TaskFailure(f"Docker upgrade failed: {result.get('error') or 'no reason given'}")
         log(f"Docker {version} is running")
 
-    _action_run(action_id, work)
+    _action_run(action_id, timeout, work)
 
 
 def _agent_started(node) -> float | None:
@@ -176,10 +188,11 @@ def upgrade_agent(node_id: int, action_id: int) -> None:
                     f"The agent did not come back within {AGENT_UPGRADE_TIMEOUT} s of the upgrade"
                 )
             time.sleep(0.5)
-        services.node_agent_upgraded(node_id=node.pk, agent_version=version)
+        node_agent_upgraded(node_id=node.pk, agent_version=version)
         log(f"Agent {version} is running")
 
-    _action_run(action_id, work)
+    # A ping, the upgrade, and the wait for the new agent: each bounded.
+    _action_run(action_id, PROBE_TIMEOUT + 2 * AGENT_UPGRADE_TIMEOUT, work)
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -191,13 +204,13 @@ def health_check(node_id: int, action_id: int) -> None:
 
     def work(log):
         if _answers(docker_client, node):
-            services.node_set_reached(node_id=node.pk, connection=node.connection or "direct")
+            liveness.node_set_reached(node_id=node.pk, connection=node.connection or "direct")
             log(f"The Docker daemon of {node} answered ({node.connection or 'direct'})")
             return
-        services.node_set_unreachable(node_id=node.pk)
+        liveness.node_set_unreachable(node_id=node.pk)
         raise TaskFailure(f"The Docker daemon of {node} did not answer: the node is Unreachable")
 
-    _action_run(action_id, work)
+    _action_run(action_id, HEALTH_CHECK_TIMEOUT, work)
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -208,25 +221,13 @@ def terminate_node(node_id: int, action_id: int) -> None:
         return
 
     def work(log):
-        if node.node_cluster_id and node.provider_host_id:
-            try:
-                provisioning.driver_for_cluster(node.node_cluster).destroy_host(
-                    node.provider_host_id
-                )
-            except DriverError as exc:
-                raise TaskFailure(f"The provider did not destroy the host: {exc.message}") from None
-            log(f"The {node.provider} host {node.provider_host_id} is destroyed")
-        else:
-            try:
-                result = agent_command(node.uuid, "deregister", timeout=30)
-                ok = result.get("ok")
-                log("The agent deregistered" if ok else f"Agent: {result.get('error')}")
-            except AgentUnavailable:
-                log("The agent is not connected; its credentials are revoked")
-        services.node_forget_agent(actor=SYSTEM, node=node)
+        try:
+            node_destroy(node=node, actor=SYSTEM, log=log)
+        except DriverError as exc:
+            raise TaskFailure(f"The provider did not destroy the host: {exc.message}") from None
         log(f"{node} is terminated")
 
-    _action_run(action_id, work)
+    _action_run(action_id, TERMINATE_TIMEOUT, work)
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -252,11 +253,17 @@ def reconcile_cluster(cluster_id: int) -> None:
 
 @shared_task(acks_late=True, ignore_result=True)
 def reconcile_all() -> None:
-    """Beat: every cluster still moving gets a pass; stuck work fails with a message."""
+    """Beat: every cluster still moving gets a pass (stuck ones: `reap_actions`)."""
     for cluster_id in selectors.active_cluster_ids():
         reconcile_cluster.delay(cluster_id)
-    for cluster in selectors.clusters_stuck(seconds=settings.DC_NODE_DEPLOY_TIMEOUT * 2):
-        clusters.cluster_fail_stuck(cluster, "the node cluster did not reach its target in time")
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def reap_actions() -> None:
+    """Beat: fail the actions no worker finished by their deadline; return their objects."""
+    reaped = reaper.actions_reap()
+    if reaped:
+        log.warning("actions past their deadline failed: %s", reaped)
 
 
 @shared_task(acks_late=True, ignore_result=True)

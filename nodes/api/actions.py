@@ -11,9 +11,9 @@ from accounts.selectors import organizations_for_user
 from core.dockercloud import rfc1123
 
 from .. import selectors
-from ..actions import action_cancel
 from ..lifecycle import ACTION_VERBS, action_retry
 from ..models import Action
+from ..transitions.actions import action_cancel
 from .base import action_uri
 
 FILTERS = {

@@ -9,8 +9,8 @@ from rest_framework.response import Response
 from accounts.api.base import OrgScopedViewSet
 from accounts.selectors import namespace_access
 
-from .. import actions
 from ..models import Action
+from ..transitions import actions
 
 INFRA = "/api/infra/v1/"
 AUDIT = "/api/audit/v1/"

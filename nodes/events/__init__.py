@@ -5,9 +5,10 @@
         --events.batch--> groups org.<id> / node.<org>.<id> --> nodes.consumers
             EventsConsumer (browsers, session)     DockerCloudEventsConsumer (API headers)
 
-Platform state changes (nodes, node clusters, actions) are events too: services call
-`node_state_event`, `cluster_state_event` or `action_state_event`, which store a row and
-`emit_on_commit` it. Sync code sends live messages only through `emit_on_commit`.
+Platform changes (nodes, node clusters, actions: created, changed, ended) are events too: the
+transitions (nodes.transitions) call `node_state_event`, `cluster_state_event` or
+`action_state_event`, which store a row and `emit_on_commit` it. Sync code sends live messages
+only through `emit_on_commit`.
 """
 
 from .services import (

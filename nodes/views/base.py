@@ -5,8 +5,9 @@ from django.http import HttpRequest
 from accounts.audit import Actor
 from accounts.permissions import Access
 
-from .. import actions, lifecycle
+from .. import lifecycle
 from ..models import Action, Node, NodeCluster
+from ..transitions import actions
 
 
 def portal_action(

@@ -14,7 +14,10 @@ import pytest
 from django.db import connections
 
 from tests.conftest import PASSWORD
-from tests.e2e.conftest import control_plane  # noqa: F401 (the fixture, shared with tests/e2e)
+from tests.e2e.conftest import (  # noqa: F401 (the fixtures, shared with tests/e2e)
+    control_plane,
+    control_plane_env,
+)
 
 from .require import CHROMIUM, browser_missing, require
 

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from nodes import services as node_services
+from nodes.transitions import liveness
 from tests.conftest import PASSWORD
 from tests.events.conftest import register_node
 
@@ -48,7 +48,7 @@ def test_a_removed_members_page_stops_receiving(portal, owner, readonly_member):
 
     expect(bob.status()).to_have_text("access removed", timeout=LIVE)
     bob.wait_closed(bob.socket)
-    node_services.node_set_reached(node_id=node.pk, connection="direct")
+    liveness.node_set_reached(node_id=node.pk, connection="direct")
     badge = f'[data-node-state="{node.uuid}"]'
     expect(alice_node.page.locator(badge)).to_have_text("Deployed", timeout=LIVE)
     # Sent to both pages at once: by now bob's would have it, had it a socket.
@@ -72,7 +72,7 @@ def test_logging_out_closes_the_live_socket_of_every_tab_of_that_session(portal,
 
     expect(page.status()).to_have_text("signed out", timeout=LIVE)
     page.wait_closed(page.sockets[0])
-    node_services.node_set_reached(node_id=node.pk, connection="direct")
+    liveness.node_set_reached(node_id=node.pk, connection="direct")
     badge = f'[data-node-state="{node.uuid}"]'
     expect(other_browser.page.locator(badge)).to_have_text("Deployed", timeout=LIVE)
     expect(page.page.locator(badge)).to_have_text("Deploying")

@@ -9,9 +9,9 @@ import pytest
 from django.utils import timezone
 from websockets.sync.client import connect
 
-from nodes import services as node_services
 from nodes.events.services import NodeContext, agent_event_row, agent_events_store
 from nodes.models import DockerEvent
+from nodes.transitions import liveness
 from tests.events.conftest import register_node
 
 from .conftest import LIVE, expect
@@ -93,10 +93,10 @@ def test_fleet_page_shows_a_node_state_change_without_a_reload(portal, owner):
     expect(badge).to_have_text("Deploying")
     _stay_on_page(tab)
 
-    node_services.node_set_reached(node_id=node.pk, connection="direct")  # as the probe does
+    liveness.node_set_reached(node_id=node.pk, connection="direct")  # as the probe does
     expect(badge).to_have_text("Deployed", timeout=LIVE)
     expect(badge).to_have_class(re.compile(r"\bdeployed\b"))
-    node_services.node_set_unreachable(node_id=node.pk)  # as the liveness sweep does
+    liveness.node_set_unreachable(node_id=node.pk)  # as the liveness sweep does
     expect(badge).to_have_text("Unreachable", timeout=LIVE)
     expect(badge).to_have_class(re.compile(r"\bunreachable\b"))
     expect(badge).not_to_have_class(re.compile(r"\bdeployed\b"))
@@ -131,7 +131,7 @@ def test_node_page_shows_docker_events_live_and_catches_up_once_after_its_server
     ctx, now = NodeContext.of(node), timezone.now()
     made = [container_event(3, "start", "web-b"), container_event(4, "die", "web-b")]
     agent_events_store(rows=[agent_event_row(ctx, item, now) for item in made])
-    node_services.node_set_reached(node_id=node.pk, connection="direct")
+    liveness.node_set_reached(node_id=node.pk, connection="direct")
     cp.start()
 
     expect(tab.status()).to_have_text("live", timeout=RECONNECT)

@@ -6,6 +6,7 @@ what the hosts do through it is visible to the test.
 """
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -69,6 +70,7 @@ class ControlPlane:
     """The production topology in subprocesses: `manage.py serve`, a Celery worker and beat.
 
     `crash()` kills all three at once (mid-task, as a machine crash would); `start()` again.
+    `kill_worker()` kills the worker alone; `start_worker()` starts another.
     """
 
     def __init__(self, port: int, env: dict, log: Path):
@@ -76,22 +78,22 @@ class ControlPlane:
         self.url = f"http://127.0.0.1:{port}"  # as the test reaches it
         self.public_url = env["DC_PUBLIC_URL"]  # as lab hosts reach it
         self.processes: list[subprocess.Popen] = []
+        self.commands = [
+            [sys.executable, "manage.py", "serve", "--host", ALL_INTERFACES,
+             "--port", str(port), "--no-admin"],
+            [*CELERY, "worker", "--pool", "threads", "--concurrency", "4", "--loglevel", "INFO",
+             "--without-mingle", "--without-gossip", "--hostname", f"e2e-{port}@%h"],
+            [*CELERY, "beat", "--loglevel", "INFO"],
+        ]  # fmt: skip
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
 
     def start(self) -> None:
-        commands = [
-            [sys.executable, "manage.py", "serve", "--host", ALL_INTERFACES,
-             "--port", str(self.port), "--no-admin"],
-            [*CELERY, "worker", "--pool", "threads", "--concurrency", "4", "--loglevel", "INFO",
-             "--without-mingle", "--without-gossip", "--hostname", f"e2e-{self.port}@%h"],
-            [*CELERY, "beat", "--loglevel", "INFO"],
-        ]  # fmt: skip
         with open(self.log, "ab") as out:
             self.processes = [
                 subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
-                for cmd in commands
+                for cmd in self.commands
             ]
         wait_for(self._healthy, timeout=30, message="the control plane's /healthz")
 
@@ -103,6 +105,19 @@ class ControlPlane:
             return requests.get(f"{self.url}/healthz", timeout=1).status_code == 200
         except requests.RequestException:
             return False
+
+    def kill_worker(self) -> None:
+        """SIGKILL the Celery worker alone, by its pid, mid-task; web and beat go on."""
+        worker = self.processes[1]
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait()
+
+    def start_worker(self) -> None:
+        """A new worker in the dead one's place (as a supervisor would start)."""
+        with open(self.log, "ab") as out:
+            self.processes[1] = subprocess.Popen(
+                self.commands[1], cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
 
     def crash(self) -> None:
         """SIGKILL: web, worker and beat die at once, mid-task."""
@@ -126,7 +141,14 @@ class ControlPlane:
 
 
 @pytest.fixture
-def control_plane(transactional_db, settings, tmp_path):
+def control_plane_env() -> dict:
+    """Settings of the control plane's processes beyond the defaults below (a test module
+    overrides this fixture)."""
+    return {}
+
+
+@pytest.fixture
+def control_plane(transactional_db, settings, tmp_path, control_plane_env):
     if connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"):
         pytest.skip("the live control plane needs the suite's PostgreSQL and Redis")
     port = _free_port()
@@ -149,6 +171,7 @@ def control_plane(transactional_db, settings, tmp_path):
         DC_UPGRADE_DOCKER_COMMAND="true",
         DC_LOG_LEVEL="INFO",
     )
+    env.update(control_plane_env)
     # This process relays tunnel streams and emits events too: the server's Redis database.
     layers = {**settings.CHANNEL_LAYERS}
     layers["default"] = {

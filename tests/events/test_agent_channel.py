@@ -7,9 +7,8 @@ import json
 import pytest
 from channels.db import database_sync_to_async
 
-from accounts.audit import SYSTEM
-from nodes import services as node_services
 from nodes.models import DockerEvent, Node
+from nodes.transitions.nodes import node_forget_agent
 
 from .conftest import receive_until, register_node, run
 from .test_ingest import connect_agent, item
@@ -191,7 +190,7 @@ def test_terminating_a_node_closes_its_agent_socket_at_once(owner, outsider):
         await bystander.receive_json_from()
         await agent.send_json_to({"type": "event", "events": [item(1)]})
         await receive_until(agent, lambda f: f == {"type": "ack", "seq": 1})
-        await database_sync_to_async(node_services.node_forget_agent)(actor=SYSTEM, node=node)
+        await database_sync_to_async(node_forget_agent)(node=node)
         reason, code = await closed_with(agent, timeout=1)
         # The other tenant's agent goes on.
         await bystander.send_json_to({"type": "event", "events": [item(1)]})

@@ -12,6 +12,7 @@ from nodes import services as node_services
 from nodes import tasks
 from nodes.docker_client import MAX_ANSWER, MAX_PING_ANSWER
 from nodes.models import Node
+from nodes.transitions import liveness
 
 from .conftest import run
 from .fake_node import FakeDaemon, tunnelled_node
@@ -103,7 +104,7 @@ def test_a_probe_reads_a_fake_daemons_ping_answer_only_up_to_its_cap(owner):
 
 def test_the_containers_page_reads_a_fake_daemons_answer_only_up_to_its_cap(owner):
     node, secret = tunnelled_node(owner)
-    node_services.node_set_reached(node_id=node.pk, connection="tunnel")
+    liveness.node_set_reached(node_id=node.pk, connection="tunnel")
     browser = AsyncClient()
     browser.force_login(owner.user)
 

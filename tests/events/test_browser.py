@@ -12,9 +12,9 @@ from django.test import Client
 from accounts import services as account_services
 from accounts.audit import Actor
 from accounts.models import Membership
-from nodes import services as node_services
 from nodes.events import node_state_event
 from nodes.models import DockerEvent
+from nodes.transitions import liveness
 from tests.conftest import PASSWORD
 
 from .conftest import browser_socket, receive_until, register_node, run, session_cookie
@@ -60,7 +60,7 @@ def test_outsider_is_told_not_found_and_receives_nothing(owner, outsider):
         assert (await socket.receive_json_from())["error"] == "not found"  # acme's node
         own, frame = await subscribed(cookie, org="globex")
         assert frame["type"] == "subscribed" and frame["nodes"] == []
-        await database_sync_to_async(node_services.node_set_reached)(
+        await database_sync_to_async(liveness.node_set_reached)(
             node_id=node.pk, connection="direct"
         )
         assert await socket.receive_nothing(timeout=0.3)
@@ -79,7 +79,7 @@ def test_member_sees_node_state_changes_of_the_org_and_the_node(owner, readonly_
         assert frame["nodes"] == [{"uuid": str(node.uuid), "state": "Deploying"}]
         page, frame = await subscribed(cookie, org="acme", node=str(node.uuid), recent=0)
         assert frame["node"] == str(node.uuid) and frame["last_id"] > 0
-        await database_sync_to_async(node_services.node_set_reached)(
+        await database_sync_to_async(liveness.node_set_reached)(
             node_id=node.pk, connection="direct"
         )
         seen = [await receive_until(s, is_events) for s in (fleet, page)]

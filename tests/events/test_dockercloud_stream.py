@@ -15,8 +15,7 @@ from django.utils import timezone
 from accounts import services as account_services
 from accounts.audit import Actor
 from accounts.models import ApiKey, AuditEntry
-from nodes import actions
-from nodes import services as node_services
+from nodes.transitions import actions, liveness
 from tests.conftest import PASSWORD, make_key
 
 from .conftest import agent_socket, api_socket, receive_until, register_node, run
@@ -67,7 +66,7 @@ def test_node_container_and_action_changes_arrive_as_docker_cloud_frames(owner, 
         stranger = api_socket("/api/audit/v1/events", other)
         for socket in (stream, containers, stranger):
             assert (await socket.connect())[0]
-        await database_sync_to_async(node_services.node_set_reached)(
+        await database_sync_to_async(liveness.node_set_reached)(
             node_id=node.pk, connection="direct"
         )
         node_frame = await stream.receive_json_from()

@@ -17,11 +17,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from accounts.audit import SYSTEM
 from core import crypto
-from nodes import services as node_services
 from nodes.docker_client import NotPinned, direct_client
 from nodes.models import Node, OrgCA
+from nodes.transitions.nodes import node_forget_agent
 from tests.e2e.conftest import wait_for
 
 from .test_registration import FACTS, new_token, register
@@ -209,7 +208,7 @@ def test_a_terminated_or_other_nodes_certificate_is_refused_where_a_node_is_dial
     host = lab_hosts(1)[0]
     first, second = Agent(tmp_path, "a"), Agent(tmp_path, "b")
     node_a = first.register(client, owner, source=host.address)
-    node_services.node_forget_agent(actor=SYSTEM, node=node_a)
+    node_forget_agent(node=node_a)
     node_a.refresh_from_db()
     node_b = second.register(client, owner, source=host.address)
     assert node_a.public_ip == node_b.public_ip == host.address

@@ -5,6 +5,7 @@ import pytest
 from accounts.audit import Actor
 from nodes import services as node_services
 from nodes.models import Action, Node
+from nodes.transitions import liveness
 
 from .test_registration import FACTS, make_csr
 
@@ -24,7 +25,7 @@ def node(owner) -> Node:
     node = node_services.node_register(
         token=token, csr=make_csr(), facts=FACTS, remote_ip="10.250.0.9"
     )["node"]
-    node_services.node_set_reached(node_id=node.pk, connection="direct")
+    liveness.node_set_reached(node_id=node.pk, connection="direct")
     node.refresh_from_db()
     return node
 

@@ -16,6 +16,7 @@ from agentapi.artifact import agent_pyz
 from agentapi.models import SshInstall
 from nodes import services as node_services
 from nodes.models import Action, Node, RegistrationToken
+from nodes.transitions import liveness
 from tests.nodes.test_registration import FACTS, make_csr
 
 from .conftest import text
@@ -55,7 +56,7 @@ def acme_nodes(owner, readonly_member, queued) -> AcmeNodes:
     node = node_services.node_register(
         token=token, csr=make_csr(), facts=FACTS, remote_ip="10.250.0.9"
     )["node"]
-    node_services.node_heartbeat(
+    liveness.node_heartbeat(
         node=node,
         beat={
             "time": 0,
@@ -66,7 +67,7 @@ def acme_nodes(owner, readonly_member, queued) -> AcmeNodes:
             "dockerd_running": True,
         },
     )
-    node_services.node_set_reached(node_id=node.pk, connection="tunnel")
+    liveness.node_set_reached(node_id=node.pk, connection="tunnel")
     install = ssh_services.ssh_install_create(
         actor=actor,
         organization=owner.org,

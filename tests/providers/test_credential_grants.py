@@ -172,6 +172,7 @@ def test_a_grant_covers_the_nodes_of_its_clusters_only(
     not a BYO node, not another credential's, and nothing beyond those two verbs."""
     from nodes import services as node_services
     from nodes.models import Node
+    from nodes.transitions import liveness
 
     from ..nodes.test_registration import FACTS, make_csr
 
@@ -184,7 +185,7 @@ def test_a_grant_covers_the_nodes_of_its_clusters_only(
         node = node_services.node_register(
             token=token, csr=make_csr(), facts=FACTS, remote_ip="10.250.0.9"
         )["node"]
-        node_services.node_set_reached(node_id=node.pk, connection="direct")
+        liveness.node_set_reached(node_id=node.pk, connection="direct")
         if cluster_uuid:
             Node.objects.filter(pk=node.pk).update(
                 node_cluster=NodeCluster.objects.get(uuid=cluster_uuid), provider="digitalocean"

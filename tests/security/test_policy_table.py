@@ -22,9 +22,10 @@ from rest_framework.test import APIClient
 from accounts import services as account_services
 from accounts.audit import Actor
 from accounts.models import Role
-from nodes import actions as node_actions
 from nodes import services as node_services
 from nodes.models import Action, ActionState, ClusterState, Node, NodeCluster, NodeState
+from nodes.transitions import actions as node_actions
+from nodes.transitions import liveness
 from providers import services as provider_services
 
 from ..conftest import Person, make_key, make_user
@@ -265,7 +266,7 @@ def _deployed_node(owner: Person, cluster: NodeCluster | None = None) -> Node:
     node = node_services.node_register(
         token=token, csr=make_csr(), facts=FACTS, remote_ip="10.250.0.9"
     )["node"]
-    node_services.node_set_reached(node_id=node.pk, connection="direct")
+    liveness.node_set_reached(node_id=node.pk, connection="direct")
     if cluster is not None:
         Node.objects.filter(pk=node.pk).update(node_cluster=cluster, provider="digitalocean")
     node.refresh_from_db()
