@@ -304,6 +304,9 @@ def reconcile(cluster: NodeCluster) -> None:
 
 
 def _settle(cluster: NodeCluster) -> None:
+    # Read again: a user may have scaled or terminated the cluster while this pass ran (their
+    # call's reconcile found the lock taken), and this pass must not end their action.
+    cluster.refresh_from_db(fields=["state", "target_num_nodes"])
     states = list(cluster.nodes.filter(state__in=LIVE).values_list("state", flat=True))
     deployed = sum(1 for s in states if s in (NodeState.DEPLOYED, NodeState.UPGRADING))
     empty = cluster.target_num_nodes == 0 and not states
@@ -311,8 +314,8 @@ def _settle(cluster: NodeCluster) -> None:
         deployed >= cluster.target_num_nodes and len(states) == cluster.target_num_nodes
     ):
         return  # still deploying or scaling: the next pass looks again
-    transitions.cluster_settle(cluster=cluster, empty=empty)
-    _finish_actions(cluster, success=True)
+    if transitions.cluster_settle(cluster=cluster, empty=empty):
+        _finish_actions(cluster, success=True)
 
 
 def cluster_fail_stuck(cluster: NodeCluster, reason: str) -> None:

@@ -105,12 +105,18 @@ def cluster_terminated(*, cluster: NodeCluster) -> bool:
     return done
 
 
-def cluster_settle(*, cluster: NodeCluster, empty: bool) -> None:
-    """The target is reached: Deployed (or Empty cluster at 0 nodes)."""
+def cluster_settle(*, cluster: NodeCluster, empty: bool) -> bool:
+    """The target is reached: Deployed (or Empty cluster at 0 nodes). False when the cluster
+    left the states it settles from meanwhile (a user terminated it): its actions are not
+    this pass's to end."""
     now = timezone.now()
-    if apply(NodeCluster, cluster.pk, CLUSTER["emptied" if empty else "deployed"]):
+    transition = CLUSTER["emptied" if empty else "deployed"]
+    if apply(NodeCluster, cluster.pk, transition):
         cluster_state_event(cluster_id=cluster.pk)
+    elif current_state(NodeCluster, cluster.pk) != transition.target:
+        return False
     NodeCluster.objects.filter(pk=cluster.pk, deployed_datetime=None).update(deployed_datetime=now)
+    return True
 
 
 def cluster_stuck(*, cluster: NodeCluster, any_deployed: bool) -> None:

@@ -258,7 +258,9 @@ def test_a_password_change_while_the_socket_connects_still_closes_it(owner, monk
     async def scenario():
         socket = browser_socket(cookie)
         assert (await socket.connect())[0]
-        return await socket.receive_close(timeout=1)
+        # The race is the point here, not the delay: hashing the new password inside the
+        # handshake takes its time on a busy machine.
+        return await socket.receive_close(timeout=5)
 
     assert run(scenario) == 4401
 
