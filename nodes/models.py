@@ -162,6 +162,10 @@ class Node(models.Model):
     created = models.DateTimeField(default=timezone.now)
     deployed_datetime = models.DateTimeField(null=True, blank=True)
     destroyed_datetime = models.DateTimeField(null=True, blank=True)
+    # Not a column: the organization's TLS files (ca, cert, key), set by
+    # `docker_client.prepare` while a database connection is at hand, for a client built later
+    # in a thread that holds none.
+    _tls_paths: tuple[str, str, str] | None = None
 
     class Meta:
         ordering = ["-created"]
