@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from django.http import Http404
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import BasePermission
 
 from .models import ApiKey, Membership, Organization, Role, Team, User
@@ -172,6 +173,15 @@ def access_for(*, user: User, organization: Organization, api_key: ApiKey | None
 
 def request_api_key(request) -> ApiKey | None:
     return request.auth if isinstance(getattr(request, "auth", None), ApiKey) else None
+
+
+def request_user(request) -> User:
+    """The user an authenticated DRF request was made by. For views that require one
+    (IsAuthenticated): an anonymous caller never gets this far, and is refused if it does."""
+    user = request.user
+    if not isinstance(user, User):
+        raise NotAuthenticated()
+    return user
 
 
 def view_verb(request, view) -> str:

@@ -8,6 +8,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any, Protocol, cast
 
 import docker
 import requests
@@ -96,7 +97,7 @@ class PinnedAdapter(requests.adapters.HTTPAdapter):
 def direct_client(node: Node, *, timeout: float = 30) -> docker.DockerClient:
     if node.state == NodeState.TERMINATED or not node.cert_sha256:
         raise NotPinned(f"node {node.uuid} has no daemon certificate to trust")
-    ca_path, cert_path, key_path = getattr(node, "_tls_paths", None) or _tls_files(node)
+    ca_path, cert_path, key_path = node._tls_paths or _tls_files(node)
     tls = docker.tls.TLSConfig(client_cert=(cert_path, key_path), ca_cert=ca_path, verify=True)
     client = _client(base_url=f"https://{node.public_ip}:{DOCKER_PORT}", tls=tls, timeout=timeout)
     client.api.mount("https://", PinnedAdapter(node.cert_sha256))
@@ -125,13 +126,24 @@ def _cut(connection) -> None:
             pass
 
 
+class _SdkRequests(Protocol):
+    """Two methods of the SDK's APIClient that its type stubs leave out (private, unchanged
+    since docker-py 1.x). Its public `get` is plain requests, which would skip the client's
+    timeout and the headers of the docker config file that `_get` adds."""
+
+    def _get(self, url: str, **kwargs: Any) -> requests.Response: ...
+
+    def _url(self, pathfmt: str, *args: str) -> str: ...
+
+
 def daemon_get(client: docker.DockerClient, path: str, *, limit: int, params=None) -> bytes:
     """The body of `GET path` on the daemon's API: at most `limit` bytes, read within twice
     the client's timeout (the SDK would read any answer whole, however long it lasts)."""
     api = client.api
     budget = 2 * api.timeout
     deadline = time.monotonic() + budget
-    response = api._get(api._url(path), params=params, stream=True)  # the SDK's own GET
+    sdk = cast(_SdkRequests, api)
+    response = sdk._get(sdk._url(path), params=params, stream=True)  # the SDK's own GET
     watchdog = threading.Timer(budget, _cut, args=(response.raw.connection,))
     watchdog.daemon = True
     watchdog.start()

@@ -167,7 +167,11 @@ def action_retry(*, actor: Actor, action: Action) -> Action:
     if not action.can_be_retried:
         raise ValidationError({"state": [f"An action in state {action.state} cannot be retried."]})
     verb = RETRIABLE.get(action.action)
-    node = Node.objects.filter(uuid=action.object_uuid, organization=action.organization).first()
+    node = (
+        Node.objects.filter(uuid=action.object_uuid, organization=action.organization).first()
+        if action.object_uuid is not None
+        else None
+    )
     if verb is None or node is None:
         raise ValidationError({"action": [f"'{action.action}' cannot be retried."]})
     new = actions.action_create(

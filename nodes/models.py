@@ -1,6 +1,7 @@
 """Nodes (Docker hosts), registration tokens, and each organization's certificate authority."""
 
 import uuid
+from uuid import UUID
 
 from django.db import models
 from django.utils import timezone
@@ -100,12 +101,13 @@ class NodeCluster(models.Model):
         return self.name
 
     @property
-    def credential_uuid(self):
+    def credential_uuid(self) -> UUID | None:
         """The uuid of its credential (what the API shows and grants name), None for none."""
-        return self.credential.uuid if self.credential_id else None
+        credential = self.credential  # no query when the column is null
+        return credential.uuid if credential is not None else None
 
     @property
-    def grant_credential_uuid(self):
+    def grant_credential_uuid(self) -> UUID | None:
         """The credential a grant must cover to admit a verb on this cluster."""
         return self.credential_uuid
 
@@ -160,6 +162,10 @@ class Node(models.Model):
     created = models.DateTimeField(default=timezone.now)
     deployed_datetime = models.DateTimeField(null=True, blank=True)
     destroyed_datetime = models.DateTimeField(null=True, blank=True)
+    # Not a column: the organization's TLS files (ca, cert, key), set by
+    # `docker_client.prepare` while a database connection is at hand, for a client built later
+    # in a thread that holds none.
+    _tls_paths: tuple[str, str, str] | None = None
 
     class Meta:
         ordering = ["-created"]
@@ -168,10 +174,11 @@ class Node(models.Model):
         return self.nickname or self.hostname or str(self.uuid)
 
     @property
-    def grant_credential_uuid(self):
+    def grant_credential_uuid(self) -> UUID | None:
         """The credential a grant must cover to admit a verb on this node: its cluster's
         (a BYO node has none, so no grant reaches it)."""
-        return self.node_cluster.credential_uuid if self.node_cluster_id else None
+        cluster = self.node_cluster  # no query when the column is null
+        return cluster.credential_uuid if cluster is not None else None
 
     @property
     def external_fqdn(self) -> str:

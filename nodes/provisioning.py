@@ -33,7 +33,7 @@ def parse_placement(region_uri, node_type_uri) -> Placement:
         errors["node_type"] = [
             "Give a node type URI like /api/infra/v1/nodetype/<provider>/<name>/."
         ]
-    if errors:
+    if region is None or ntype is None:  # each has its message in `errors`
         raise ValidationError(errors)
     provider = region["provider"]
     if ntype["provider"] != provider:

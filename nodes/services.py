@@ -147,9 +147,11 @@ def node_register(*, token: str, csr: str, facts: dict, remote_ip: str | None) -
     public_ip = node_address(remote_ip)
     # A provider node exists before its host boots (the token was made for it); a BYO node
     # is born here (its uuid, named in the certificate, is chosen before its row exists).
-    node = Node.objects.filter(pk=claimed.node_id, state=NodeState.DEPLOYING).first() or Node(
-        organization=org
-    )
+    node = None
+    if claimed.node_id is not None:
+        node = Node.objects.filter(pk=claimed.node_id, state=NodeState.DEPLOYING).first()
+    if node is None:
+        node = Node(organization=org)
     fields = cleaned | {
         "agent_secret_digest": tokens.digest(secret),
         "public_ip": public_ip,
@@ -171,12 +173,12 @@ def node_register(*, token: str, csr: str, facts: dict, remote_ip: str | None) -
     # The workers accept this certificate from the node's daemon and no other (a re-booted
     # node's earlier host, a terminated node, another node holding the address).
     fields["cert_sha256"] = ca.cert_sha256(cert)
-    node = node_registration_save(organization=org, node=node, fields=fields, remote_ip=remote_ip)
-    if node is None:
+    saved = node_registration_save(organization=org, node=node, fields=fields, remote_ip=remote_ip)
+    if saved is None:
         raise RegistrationRefused("This node is no longer being deployed.", 410)
-    RegistrationToken.objects.filter(pk=claimed.pk).update(node=node)
+    RegistrationToken.objects.filter(pk=claimed.pk).update(node=saved)
     return {
-        "node": node,
+        "node": saved,
         "secret": secret,
         "cert": ca.cert_pem(cert),
         "ca_cert": authority.ca_cert,

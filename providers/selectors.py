@@ -94,7 +94,7 @@ def _users_of(credential: Credential):
     """Querysets of the rows that refer to the credential by a foreign key (node clusters, and
     any model that comes to), found through its reverse relations: no import of their app."""
     for relation in Credential._meta.related_objects:
-        model = relation.related_model
+        model = relation.field.model  # what `related_model` returns, typed as a class
         if model is CredentialGrant:  # permissions on it, not uses of it
             continue
         yield model, model._default_manager.filter(**{relation.field.name: credential})

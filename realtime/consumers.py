@@ -3,6 +3,7 @@ credential it was opened with stops being valid."""
 
 import asyncio
 from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 from channels.consumer import get_handler_name
 from django.utils import timezone
@@ -50,7 +51,34 @@ class DirectDispatchMixin:
         await handler(message)
 
 
-class GuardedSocketMixin:
+class _GroupLayer(Protocol):
+    async def group_add(self, group: str, channel: str) -> None: ...
+
+    async def group_discard(self, group: str, channel: str) -> None: ...
+
+
+if TYPE_CHECKING:
+
+    class _WebsocketConsumer:
+        """What GuardedSocketMixin uses of channels' AsyncWebsocketConsumer, which it is always
+        mixed into: channels publishes no types, so the checker knows nothing of it."""
+
+        channel_layer: _GroupLayer
+        channel_name: str
+
+        async def close(self, code: int | None = None, reason: str | None = None) -> None: ...
+
+        async def websocket_connect(self, message: dict[str, Any]) -> None: ...
+
+        async def websocket_receive(self, message: dict[str, Any]) -> None: ...
+
+        async def websocket_disconnect(self, message: dict[str, Any]) -> None: ...
+
+else:
+    _WebsocketConsumer = object
+
+
+class GuardedSocketMixin(_WebsocketConsumer):
     """Browser and API stream sockets.
 
     - Input is bounded: a message over MAX_MESSAGE closes the socket (1009), and past
@@ -62,14 +90,14 @@ class GuardedSocketMixin:
       the socket closes with 4401. A key's expiry closes it on time, by a timer.
     """
 
-    async def websocket_connect(self, message):
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.bucket = TokenBucket(rate=MESSAGE_RATE, burst=MESSAGE_BURST)
         self.closers: set[str] = set()
         self.expiry: asyncio.Task | None = None
         self.ended = False
         await super().websocket_connect(message)
 
-    async def websocket_receive(self, message):
+    async def websocket_receive(self, message: dict[str, Any]) -> None:
         if self.ended:
             return
         data = message.get("text")
@@ -82,7 +110,7 @@ class GuardedSocketMixin:
         else:
             await super().websocket_receive(message)
 
-    async def websocket_disconnect(self, message):
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         if self.expiry is not None:
             self.expiry.cancel()
         for group in self.closers:

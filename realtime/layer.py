@@ -9,12 +9,14 @@ falls back to plain `group_send` on any other layer.
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from channels_redis.pubsub import RedisPubSubChannelLayer
 
 
 class EventsPubSubLayer(RedisPubSubChannelLayer):
-    async def group_send_many(self, messages: list[tuple[str, dict]]) -> None:
+    async def group_send_many(self, messages: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
         layer = self._get_layer()  # this event loop's connections
         by_shard: dict = defaultdict(list)
         for group, message in messages:
@@ -29,7 +31,7 @@ class EventsPubSubLayer(RedisPubSubChannelLayer):
                 await pipe.execute()
 
 
-async def send_group_messages(layer, messages: list[tuple[str, dict]]) -> None:
+async def send_group_messages(layer, messages: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
     """Send every (group, message): pipelined where the layer can, else concurrently."""
     if isinstance(layer, EventsPubSubLayer):
         await layer.group_send_many(messages)

@@ -6,7 +6,7 @@ from rest_framework.decorators import action as verb
 from rest_framework.response import Response
 
 from accounts.audit import Actor
-from accounts.permissions import access_for, can, request_api_key
+from accounts.permissions import access_for, can, request_api_key, request_user
 from accounts.selectors import organizations_for_user
 from core.dockercloud import rfc1123
 
@@ -69,7 +69,7 @@ class ActionViewSet(viewsets.GenericViewSet):
 
     def _visible(self):
         return selectors.actions_for_user(
-            user=self.request.user, api_key=request_api_key(self.request)
+            user=request_user(self.request), api_key=request_api_key(self.request)
         )
 
     def _action(self, uuid) -> Action:
@@ -85,10 +85,12 @@ class ActionViewSet(viewsets.GenericViewSet):
         )
         if params.get("object"):
             related = params.get("include_related") == "true"
-            orgs = organizations_for_user(user=request.user, api_key=request_api_key(request))
+            orgs = organizations_for_user(
+                user=request_user(request), api_key=request_api_key(request)
+            )
             uuids = selectors.object_uuids(params["object"], related, organizations=orgs)
             qs = qs.filter(object_uuid__in=uuids)
-        page = self.paginate_queryset(qs)
+        page = self.paginate_queryset(qs) or []  # never None: every list is paginated
         return self.get_paginated_response([action_body(a) for a in page])
 
     def retrieve(self, request, uuid=None):
@@ -98,7 +100,7 @@ class ActionViewSet(viewsets.GenericViewSet):
         """The policy's answer for `verb` on the action's node or cluster (the organization
         when it is about neither)."""
         access = access_for(
-            user=self.request.user,
+            user=request_user(self.request),
             organization=act.organization,
             api_key=request_api_key(self.request),
         )

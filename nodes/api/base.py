@@ -35,7 +35,7 @@ class InfraViewSet(OrgScopedViewSet):
             action=name,
             object_uri=object_uri,
             object_uuid=object_uuid,
-            method=self.request.method,
+            method=self.request.method or "",  # None only on a request made by hand
             path=self.request.path,
             body=json.dumps(body) if body else "",
             user_agent=self.request.META.get("HTTP_USER_AGENT", ""),

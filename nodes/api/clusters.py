@@ -127,7 +127,7 @@ class NodeClusterViewSet(InfraViewSet):
         qs = selectors.clusters_list(organization=self.organization).select_related("organization")
         qs = qs.filter(**{f: params[p] for p, f in FILTERS.items() if params.get(p)})
         qs = qs.prefetch_related("nodes")
-        page = self.paginate_queryset(qs)
+        page = self.paginate_queryset(qs) or []  # never None: every list is paginated
         return self.get_paginated_response([cluster_body(c) for c in page])
 
     def retrieve(self, request, ns=None, uuid=None):

@@ -21,6 +21,7 @@ def node_uri(node: Node) -> str:
 
 def node_body(node: Node) -> dict:
     byo = node.provider == "byo"
+    cluster = node.node_cluster  # no query when the column is null
     return {
         "uuid": str(node.uuid),
         "resource_uri": node_uri(node),
@@ -29,8 +30,8 @@ def node_body(node: Node) -> dict:
         "nickname": node.nickname or node.external_fqdn,
         "hostname": node.hostname,
         "node_cluster": (
-            f"{INFRA}{node.organization.name}/nodecluster/{node.node_cluster.uuid}/"
-            if node.node_cluster_id
+            f"{INFRA}{node.organization.name}/nodecluster/{cluster.uuid}/"
+            if cluster is not None
             else None
         ),
         # BYO nodes belong to no provider: Docker Cloud's catalog had no entry for them either.
@@ -122,7 +123,7 @@ class NodeViewSet(InfraViewSet):
         if request.query_params.get("node_cluster"):
             tail = request.query_params["node_cluster"].rstrip("/").rsplit("/", 1)[-1]
             filters["node_cluster__uuid"] = tail if _is_uuid(tail) else None
-        page = self.paginate_queryset(nodes.filter(**filters))
+        page = self.paginate_queryset(nodes.filter(**filters)) or []  # never None: all paginated
         return self.get_paginated_response([node_body(n) for n in page])
 
     def retrieve(self, request, ns=None, uuid=None):

@@ -256,7 +256,7 @@ class AgentEventStream:
         rows, top, bad = [], self.last_seq, 0
         for item in items:
             row = agent_event_row(self.ctx, item, now)
-            if row is None:
+            if row is None or row.seq is None:  # an agent's row always has its seq
                 bad += 1
             elif row.seq > self.last_seq:
                 rows.append(row)

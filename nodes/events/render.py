@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from realtime.payloads import DockerCloudFrame, EventPayload
+from realtime.payloads import DockerCloudAction, DockerCloudFrame, EventPayload
 
 from ..models import DockerEvent
 
@@ -12,7 +12,7 @@ AUDIT = "/api/audit/v1/"
 
 # Docker container actions that change what Docker Cloud called a container's state. Others
 # (exec_*, attach, kill, stop: a `die` follows) are kept in the database but not streamed.
-CONTAINER_FRAMES = {
+CONTAINER_FRAMES: dict[str, tuple[DockerCloudAction, str]] = {
     "create": ("create", "Stopped"),
     "start": ("update", "Running"),
     "restart": ("update", "Running"),
@@ -21,7 +21,12 @@ CONTAINER_FRAMES = {
     "die": ("update", "Stopped"),
     "destroy": ("delete", "Terminated"),
 }
-PLATFORM_ACTIONS = ("create", "update", "delete")
+# A platform event's action as the frame's action type (the events table stores plain text).
+PLATFORM_ACTIONS: dict[str, DockerCloudAction] = {
+    "create": "create",
+    "update": "update",
+    "delete": "delete",
+}
 
 
 def node_uri(org_name: str, node_uuid) -> str:
@@ -93,10 +98,11 @@ def dockercloud_frame(event: EventPayload) -> DockerCloudFrame | None:
             "uuid": event["uuid"],
             "datetime": _dc_time(event["time"]),
         }
-    if event["seq"] is None and event["action"] in PLATFORM_ACTIONS and attrs.get("resource_uri"):
+    action = PLATFORM_ACTIONS.get(event["action"])
+    if event["seq"] is None and action is not None and attrs.get("resource_uri"):
         return {
             "type": event["type"],
-            "action": event["action"],
+            "action": action,
             "parents": list(attrs.get("parents") or []),
             "resource_uri": attrs["resource_uri"],
             "state": attrs.get("state") or "",

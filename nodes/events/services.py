@@ -5,6 +5,7 @@ import uuid as uuid_module
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeGuard
 
 from django.conf import settings
 from django.db import IntegrityError, close_old_connections, transaction
@@ -202,11 +203,11 @@ def _attributes(item: dict) -> dict:
     return attrs
 
 
-def _is_int(value) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_seq(value) -> bool:
+def _is_seq(value: object) -> TypeGuard[int]:
     return _is_int(value) and 0 <= value <= MAX_SEQ
 
 
@@ -226,7 +227,9 @@ def agent_event_row(ctx: NodeContext, item, now: datetime) -> DockerEvent | None
     """
     if not isinstance(item, dict) or not _is_seq(item.get("seq")) or item["seq"] <= 0:
         return None
-    actor = item.get("actor") if isinstance(item.get("actor"), dict) else {}
+    actor = item.get("actor")
+    if not isinstance(actor, dict):
+        actor = {}
     try:
         kind = _text(item.get("type"), 32)
         if not kind:
@@ -247,7 +250,7 @@ def agent_event_row(ctx: NodeContext, item, now: datetime) -> DockerEvent | None
         return None
 
 
-def agent_events_store(*, rows: list[DockerEvent]) -> dict:
+def agent_events_store(*, rows: list[DockerEvent]) -> dict[uuid_module.UUID, int]:
     """Insert a batch idempotently; return {uuid: id} of the rows that are new.
 
     Runs in the ingest thread. Agents' replays are mostly dropped before this (the consumer
@@ -269,7 +272,7 @@ def agent_events_store(*, rows: list[DockerEvent]) -> dict:
                 DockerEvent.objects.bulk_create(
                     rows, ignore_conflicts=True, batch_size=INSERT_CHUNK
                 )
-        stored = {}
+        stored: dict[uuid_module.UUID, int] = {}
         for start in range(0, len(rows), LOOKUP_CHUNK):
             chunk = [row.uuid for row in rows[start : start + LOOKUP_CHUNK]]
             stored.update(DockerEvent.objects.filter(uuid__in=chunk).values_list("uuid", "id"))

@@ -4,17 +4,27 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from rest_framework.exceptions import ValidationError
 
 from accounts.views.base import org_view, render_org
 
 from .. import selectors as node_selectors
+from ..models import DockerEvent
 from . import selectors
 from .api import search_filters
 from .render import describe, stored_payload
 
 PAGE_SIZE = 50
 FILTERS = ("node", "type", "action", "since", "until")
+
+
+def _error_text(exc: ValidationError) -> str:
+    """One line for the page from search_filters' error, which names the field at fault."""
+    detail = exc.detail
+    if not isinstance(detail, dict):
+        return " ".join(map(str, detail))
+    return "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in detail.items())
 
 
 @org_view(read="view")
@@ -25,9 +35,11 @@ def events(request, access):
     try:
         filters = search_filters(given)
     except ValidationError as exc:
-        error = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in exc.detail.items())
+        error = _error_text(exc)
         filters = {}
-    found = selectors.events_search(organization=org, **filters) if not error else []
+    found: QuerySet[DockerEvent] | list[DockerEvent] = (
+        selectors.events_search(organization=org, **filters) if not error else []
+    )
     page = Paginator(found, PAGE_SIZE).get_page(request.GET.get("page"))
     payloads = [stored_payload(event) for event in page]
     context = {
