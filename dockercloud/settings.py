@@ -109,6 +109,9 @@ INSTALLED_APPS = [
     "nodes",
     "agentapi",
     "providers",
+    "overlay",
+    "maintenance",
+    "containers",
 ]
 
 MIDDLEWARE = [
@@ -290,6 +293,11 @@ DC_SWEEP_INTERVAL = env_int("DC_SWEEP_INTERVAL", 5)
 # Seconds past an action's own time bound before the reaper concludes no worker will finish it.
 DC_ACTION_GRACE = env_int("DC_ACTION_GRACE", 60)
 DC_RECONCILE_INTERVAL = env_int("DC_RECONCILE_INTERVAL", 10)  # seconds between cluster passes
+# The overlay: each organization's subnet (DC_OVERLAY_PREFIX bits) comes from this pool; no two
+# organizations share one. Encrypted (IPsec) unless switched off (the lab's kernel drops ESP).
+DC_OVERLAY_POOL = env_str("DC_OVERLAY_POOL", "10.64.0.0/10")
+DC_OVERLAY_PREFIX = env_int("DC_OVERLAY_PREFIX", 20)
+DC_OVERLAY_ENCRYPTED = env_bool("DC_OVERLAY_ENCRYPTED", True)
 # A pass holds a per-cluster lock this long at most (a crashed worker's lock then expires).
 DC_RECONCILE_LOCK_SECONDS = env_int("DC_RECONCILE_LOCK_SECONDS", 60)
 # A provider node that is not Deployed this long after its host was requested is replaced.

@@ -12,7 +12,7 @@ from django.db import transaction
 
 from accounts.audit import SYSTEM, Actor, audit_record
 
-from . import provisioning
+from . import hooks, provisioning
 from .agent_rpc import AgentUnavailable, agent_command
 from .models import Action, Node, NodeState
 from .transitions import actions
@@ -120,6 +120,7 @@ def node_destroy(*, node: Node, actor: Actor = SYSTEM, reason: str = "", driver=
                 return
             if not node_is(node, NodeState.TERMINATING):
                 raise
+    hooks.node_ending(node, log)
     if node.provider_host_id and node.node_cluster is not None:
         driver = driver or provisioning.driver_for_cluster(node.node_cluster)
         driver.destroy_host(node.provider_host_id)

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from .. import hooks
 from ..events import node_state_event
 from ..models import Node, NodeState
 from . import apply
@@ -96,6 +97,8 @@ def node_set_reached(*, node_id: int, connection: str) -> bool:
     )
     if changed or switched:  # the API's node shows how it is reached
         node_state_event(node_id=node_id)
+    if changed:
+        hooks.node_deployed(node_id)
     return changed
 
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts.audit import Actor, audit_record
 from accounts.models import Organization
 
+from .. import hooks
 from ..agent_rpc import agent_disconnect
 from ..events import node_state_event
 from ..models import Connection, Node, NodeCluster, NodeState
@@ -187,6 +188,7 @@ def node_forget_agent(*, node: Node) -> bool:
     )  # fmt: skip
     if forgotten:
         node.state = TERMINATED
+        hooks.node_ended(node)
         _emit(node, "delete")
         # Its socket was authenticated before: close it, in whichever web process holds it.
         transaction.on_commit(functools.partial(agent_disconnect, node.uuid, "deregistered"))
