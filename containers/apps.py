@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class ContainersConfig(AppConfig):
     name = "containers"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from nodes import hooks
+
+        from .services import containers_end_with_node
+
+        hooks.on_ended(containers_end_with_node)

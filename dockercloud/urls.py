@@ -17,7 +17,9 @@ urlpatterns = [
     # Before nodes: /api/infra/v1/<ns>/... must not take the catalog's un-namespaced paths.
     path("", include("providers.api_urls")),
     path("", include("nodes.api_urls")),
+    path("", include("containers.api_urls")),
     path("", include("nodes.urls")),
+    path("", include("containers.urls")),
     path("", include("providers.urls")),
     path("", include("accounts.urls")),
     # Last: an /api/ path no route above took answers JSON (Django's 404 page is HTML).
