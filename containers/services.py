@@ -18,7 +18,7 @@ from overlay.addresses import OverlayFull, address_allocate, address_release
 
 from . import selectors
 from .models import Container
-from .transitions import container_move, container_record, container_set, now
+from .transitions import container_move, container_record, container_set, container_uri, now
 
 NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")
 IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]{0,254}$", re.IGNORECASE)
@@ -96,6 +96,10 @@ def container_run(
         raise ValidationError({"node": [f"overlay: {exc}"]}) from None
     container_set(container=container, private_ip=address)
     container_record(actor=actor, container=container)
+    # The action was made before its object: name it now, so its pages and filters find it.
+    Action.objects.filter(pk=action.pk).update(
+        object_uri=container_uri(container), object_uuid=container.uuid
+    )
     transaction.on_commit(lambda: deploy_container.delay(container.pk, action.pk))
     return container
 

@@ -36,11 +36,20 @@ def _run(action_id: int, container: Container, timeout: float, work) -> None:
 
     try:
         work(line)
-    except runtime.RuntimeFailure as exc:
-        line(str(exc))
-        actions.action_finish(action_id=action_id, success=False, error=str(exc))
+    except Exception as exc:  # noqa: BLE001 (any failure ends the action, with its reason)
+        failure = _failure(exc)
+        line(str(failure))
+        actions.action_finish(action_id=action_id, success=False, error=str(failure))
         return
     actions.action_finish(action_id=action_id, success=True)
+
+
+def _failure(exc: Exception) -> runtime.RuntimeFailure:
+    """The user's sentence: a RuntimeFailure's own, else the kind of error (logged whole)."""
+    if isinstance(exc, runtime.RuntimeFailure):
+        return exc
+    log.error("container task failed", exc_info=exc)
+    return runtime.RuntimeFailure(f"Internal error ({type(exc).__name__}): see the server log")
 
 
 def _gone(action_id: int) -> None:
@@ -126,10 +135,11 @@ def _or_stopped(container: Container, call):
     """`call()`; should it fail, the container is Stopped with the reason, which is raised."""
     try:
         return call()
-    except runtime.RuntimeFailure as exc:
-        container_set(container=container, error=str(exc)[:4000])
+    except Exception as exc:  # noqa: BLE001 (any failure leaves it Stopped, with its reason)
+        failure = _failure(exc)
+        container_set(container=container, error=str(failure)[:4000])
         container_move(container=container, name="start_failed")
-        raise
+        raise failure from None
 
 
 def _running(container: Container, docker_id: str) -> None:
