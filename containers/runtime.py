@@ -9,6 +9,7 @@ import struct
 from datetime import datetime
 
 import docker
+import requests
 from docker.errors import DockerException, ImageNotFound, NotFound
 
 from nodes.docker_client import DaemonAnswerError, daemon_get, docker_client
@@ -27,6 +28,10 @@ MAX_LOG_BYTES = 2 * 1024 * 1024
 MAX_TAIL = 1000
 
 
+# What a call to a node's daemon raises when it fails: the daemon's refusal, or the way there.
+FAILURES = (DockerException, requests.RequestException)
+
+
 class RuntimeFailure(Exception):
     """A clear, user-facing reason a container operation failed on its node."""
 
@@ -39,6 +44,12 @@ def _client(node: Node, timeout: float = CALL_TIMEOUT) -> docker.DockerClient:
 
 
 def _reason(exc: Exception) -> str:
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "the daemon's certificate is not the one issued to the node"
+    if isinstance(exc, requests.Timeout):
+        return "the daemon did not answer in time"
+    if isinstance(exc, requests.ConnectionError):
+        return "the daemon did not answer (the node is not reachable)"
     return getattr(exc, "explanation", None) or str(exc) or type(exc).__name__
 
 
@@ -56,7 +67,7 @@ def _ensure_image(client: docker.DockerClient, image: str, log) -> None:
     log(f"The image {image} is not on the node: pulling it")
     try:
         client.images.pull(image)
-    except DockerException as exc:
+    except FAILURES as exc:
         raise RuntimeFailure(
             f"The image {image} is not on the node and could not be pulled: {_reason(exc)}"
         ) from None
@@ -95,7 +106,7 @@ def container_create(container: Container, log) -> str:
         api.start(created["Id"])
         log(f"Started {container.name} on {node} at {container.private_ip} ({network})")
         return created["Id"]
-    except DockerException as exc:
+    except FAILURES as exc:
         raise RuntimeFailure(
             f"Docker on {node} refused to run {container}: {_reason(exc)}"
         ) from None
@@ -117,7 +128,7 @@ def container_start(container: Container, log) -> str:
             return container.docker_id
         except NotFound:
             log(f"{container.name} is no longer on {container.node}: running it again")
-        except DockerException as exc:
+        except FAILURES as exc:
             raise RuntimeFailure(f"Docker refused to start {container}: {_reason(exc)}") from None
         finally:
             client.close()
@@ -133,7 +144,7 @@ def container_stop(container: Container) -> int | None:
         return code if isinstance(code, int) else None
     except NotFound:
         return None
-    except DockerException as exc:
+    except FAILURES as exc:
         raise RuntimeFailure(f"Docker refused to stop {container}: {_reason(exc)}") from None
     finally:
         client.close()
@@ -148,7 +159,7 @@ def container_remove(container: Container, node: Node, docker_id: str) -> None:
         client.api.remove_container(docker_id, force=True)
     except NotFound:
         pass
-    except DockerException as exc:
+    except FAILURES as exc:
         raise RuntimeFailure(
             f"Docker on {node} refused to remove {container}: {_reason(exc)}"
         ) from None
@@ -168,7 +179,7 @@ def container_logs(container: Container, *, tail: int) -> list[dict]:
             limit=MAX_LOG_BYTES,
             params={"stdout": 1, "stderr": 1, "timestamps": 1, "tail": min(tail, MAX_TAIL)},
         )
-    except (DaemonAnswerError, DockerException, OSError) as exc:
+    except (DaemonAnswerError, OSError, *FAILURES) as exc:
         raise RuntimeFailure(f"The logs of {container} could not be read: {_reason(exc)}") from None
     finally:
         client.close()
