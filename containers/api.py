@@ -13,12 +13,15 @@ from rest_framework.response import Response
 
 from core.api import StrictFieldsMixin
 from core.dockercloud import rfc1123
+from core.schema import ERROR
 from nodes.api.base import InfraViewSet, with_action
 from nodes.api.nodes import node_uri
 from nodes.models import Node
 
-from . import runtime, selectors, services
+from . import selectors, services
+from .logs import MAX_TAIL, container_logs, public
 from .models import Container
+from .runtime import RuntimeFailure
 from .transitions import container_uri
 
 
@@ -95,6 +98,16 @@ class RedeploySerializer(StrictFieldsMixin, serializers.Serializer):
         max_length=255, required=False, help_text="Move it to this node (URI or uuid)."
     )
     reuse_volumes = serializers.BooleanField(required=False, help_text="Accepted, unused.")
+
+
+class LogLineSerializer(serializers.Serializer):
+    log = serializers.CharField()
+    timestamp = serializers.IntegerField(allow_null=True)
+    streamType = serializers.ChoiceField(choices=["stdout", "stderr"])  # Docker Cloud's spelling
+
+
+class LogsSerializer(serializers.Serializer):
+    logs = LogLineSerializer(many=True)
 
 
 class VerbSerializer(serializers.Serializer):
@@ -199,21 +212,19 @@ class ContainerViewSet(InfraViewSet):
         return self._verb("Container Redeploy", services.container_redeploy, container, node=node)
 
     @extend_schema(
-        parameters=[OpenApiParameter("tail", int, description=f"Lines, 1 to {runtime.MAX_TAIL}.")],
-        responses=serializers.DictField(),
+        parameters=[OpenApiParameter("tail", int, description=f"Lines, 1 to {MAX_TAIL}.")],
+        responses={200: LogsSerializer, 503: ERROR},
     )
     @action(detail=True, methods=["get"])
     def logs(self, request, ns=None, uuid=None):
         """The container's last lines of output, as its node's daemon keeps them."""
         container = self._container(uuid)
         tail = request.query_params.get("tail", "300")
-        if not tail.isdigit() or not 1 <= int(tail) <= runtime.MAX_TAIL:
-            raise ValidationError(
-                {"tail": [f"Give a number of lines from 1 to {runtime.MAX_TAIL}."]}
-            )
+        if not tail.isdigit() or not 1 <= int(tail) <= MAX_TAIL:
+            raise ValidationError({"tail": [f"Give a number of lines from 1 to {MAX_TAIL}."]})
         try:
-            lines = runtime.container_logs(container, tail=int(tail))
-        except runtime.RuntimeFailure as exc:
+            lines = public(container_logs(container, tail=int(tail)))
+        except RuntimeFailure as exc:
             return Response({"error": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         return Response({"logs": lines})
 

@@ -5,14 +5,12 @@ Each call raises `RuntimeFailure` with a sentence the user reads in the Action's
 """
 
 import shlex
-import struct
-from datetime import datetime
 
 import docker
 import requests
 from docker.errors import DockerException, ImageNotFound, NotFound
 
-from nodes.docker_client import DaemonAnswerError, daemon_get, docker_client
+from nodes.docker_client import docker_client
 from nodes.models import Node
 from overlay.services import OverlayUnavailable, network_attach
 
@@ -23,9 +21,6 @@ LABEL = "cloud.docker.container.uuid"
 CALL_TIMEOUT = 30
 PULL_TIMEOUT = 300
 STOP_GRACE = 10
-# A log read: at most this many bytes of the daemon's answer, and these many lines.
-MAX_LOG_BYTES = 2 * 1024 * 1024
-MAX_TAIL = 1000
 
 
 # What a call to a node's daemon raises when it fails: the daemon's refusal, or the way there.
@@ -36,14 +31,14 @@ class RuntimeFailure(Exception):
     """A clear, user-facing reason a container operation failed on its node."""
 
 
-def _client(node: Node, timeout: float = CALL_TIMEOUT) -> docker.DockerClient:
+def client_for(node: Node, timeout: float = CALL_TIMEOUT) -> docker.DockerClient:
     try:
         return docker_client(node, timeout=timeout)
     except Exception as exc:  # noqa: BLE001 (no certificate, no tunnel: the node is not reachable)
         raise RuntimeFailure(f"The Docker daemon of {node} cannot be reached: {exc}") from None
 
 
-def _reason(exc: Exception) -> str:
+def reason(exc: Exception) -> str:
     if isinstance(exc, requests.exceptions.SSLError):
         return "the daemon's certificate is not the one issued to the node"
     if isinstance(exc, requests.Timeout):
@@ -69,7 +64,7 @@ def _ensure_image(client: docker.DockerClient, image: str, log) -> None:
         client.images.pull(image)
     except FAILURES as exc:
         raise RuntimeFailure(
-            f"The image {image} is not on the node and could not be pulled: {_reason(exc)}"
+            f"The image {image} is not on the node and could not be pulled: {reason(exc)}"
         ) from None
 
 
@@ -87,7 +82,7 @@ def container_create(container: Container, log) -> str:
         network = network_attach(node=node)
     except OverlayUnavailable as exc:
         raise RuntimeFailure(f"The overlay network is not ready on {node}: {exc}") from None
-    client = _client(node, PULL_TIMEOUT)
+    client = client_for(node, PULL_TIMEOUT)
     try:
         _ensure_image(client, container.image, log)
         _remove_labelled(client, container)
@@ -108,7 +103,7 @@ def container_create(container: Container, log) -> str:
         return created["Id"]
     except FAILURES as exc:
         raise RuntimeFailure(
-            f"Docker on {node} refused to run {container}: {_reason(exc)}"
+            f"Docker on {node} refused to run {container}: {reason(exc)}"
         ) from None
     finally:
         client.close()
@@ -121,7 +116,7 @@ def container_start(container: Container, log) -> str:
             network_attach(node=container.node)
         except OverlayUnavailable as exc:
             raise RuntimeFailure(f"The overlay network is not ready: {exc}") from None
-        client = _client(container.node)
+        client = client_for(container.node)
         try:
             client.api.start(container.docker_id)
             log(f"Started {container.name} on {container.node}")
@@ -129,7 +124,7 @@ def container_start(container: Container, log) -> str:
         except NotFound:
             log(f"{container.name} is no longer on {container.node}: running it again")
         except FAILURES as exc:
-            raise RuntimeFailure(f"Docker refused to start {container}: {_reason(exc)}") from None
+            raise RuntimeFailure(f"Docker refused to start {container}: {reason(exc)}") from None
         finally:
             client.close()
     return container_create(container, log)
@@ -137,7 +132,7 @@ def container_start(container: Container, log) -> str:
 
 def container_stop(container: Container) -> int | None:
     """Stop it; its exit code (None when the daemon does not say)."""
-    client = _client(container.node, CALL_TIMEOUT + STOP_GRACE)
+    client = client_for(container.node, CALL_TIMEOUT + STOP_GRACE)
     try:
         client.api.stop(container.docker_id, timeout=STOP_GRACE)
         code = client.api.inspect_container(container.docker_id)["State"].get("ExitCode")
@@ -145,7 +140,7 @@ def container_stop(container: Container) -> int | None:
     except NotFound:
         return None
     except FAILURES as exc:
-        raise RuntimeFailure(f"Docker refused to stop {container}: {_reason(exc)}") from None
+        raise RuntimeFailure(f"Docker refused to stop {container}: {reason(exc)}") from None
     finally:
         client.close()
 
@@ -154,54 +149,14 @@ def container_remove(container: Container, node: Node, docker_id: str) -> None:
     """Remove it from `node` (where it ran): gone already is done."""
     if not docker_id:
         return
-    client = _client(node)
+    client = client_for(node)
     try:
         client.api.remove_container(docker_id, force=True)
     except NotFound:
         pass
     except FAILURES as exc:
         raise RuntimeFailure(
-            f"Docker on {node} refused to remove {container}: {_reason(exc)}"
+            f"Docker on {node} refused to remove {container}: {reason(exc)}"
         ) from None
     finally:
         client.close()
-
-
-def container_logs(container: Container, *, tail: int) -> list[dict]:
-    """The last `tail` lines of its output, `{"log", "timestamp"}` each (bounded read)."""
-    if not container.docker_id:
-        return []
-    client = _client(container.node, 10)
-    try:
-        body = daemon_get(
-            client,
-            f"/containers/{container.docker_id}/logs",
-            limit=MAX_LOG_BYTES,
-            params={"stdout": 1, "stderr": 1, "timestamps": 1, "tail": min(tail, MAX_TAIL)},
-        )
-    except (DaemonAnswerError, OSError, *FAILURES) as exc:
-        raise RuntimeFailure(f"The logs of {container} could not be read: {_reason(exc)}") from None
-    finally:
-        client.close()
-    return [_line(text) for text in _frames(body).splitlines()]
-
-
-def _frames(body: bytes) -> str:
-    """The text of the daemon's multiplexed stream (8-byte headers; a TTY stream has none)."""
-    out = bytearray()
-    rest = body
-    while len(rest) >= 8 and rest[0] in (0, 1, 2) and rest[1:4] == b"\0\0\0":
-        (size,) = struct.unpack(">I", rest[4:8])
-        out += rest[8 : 8 + size]
-        rest = rest[8 + size :]
-    out += rest
-    return out.decode("utf-8", errors="replace")
-
-
-def _line(text: str) -> dict:
-    stamp, _, line = text.partition(" ")
-    try:
-        moment = datetime.fromisoformat(stamp[:26].rstrip("Z") + "+00:00")
-        return {"log": line, "timestamp": int(moment.timestamp())}
-    except ValueError:
-        return {"log": text, "timestamp": None}

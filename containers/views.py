@@ -16,7 +16,7 @@ from accounts.views.base import org_view, render_org
 from nodes.selectors import actions_for_object, nodes_list
 from nodes.transitions import actions
 
-from . import runtime, selectors, services
+from . import logs, runtime, selectors, services
 from .api import container_body, node_from_input
 from .models import Container, ContainerState
 from .transitions import container_uri
@@ -94,7 +94,7 @@ def container_logs(request, access, uuid):
     container = selectors.container_get(organization=access.organization, uuid=uuid)
     lines, error = [], ""
     try:
-        lines = runtime.container_logs(container, tail=LOG_LINES)
+        lines = logs.container_logs(container, tail=LOG_LINES)
     except runtime.RuntimeFailure as exc:
         error = str(exc)
     context = {"container": container, "lines": lines, "error": error}
