@@ -4,6 +4,7 @@ address and is reached again; terminated, its address returns to the pool.
 
 The image is the lab's own busybox, imported on each node (no registry is reachable here)."""
 
+import base64
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -16,6 +17,7 @@ from nodes.models import Action
 from overlay.models import OverlayAddress
 
 from .conftest import wait_for
+from .stock_clients import StockClients
 from .test_byoh import _install, _install_command, _org_with_key
 from .test_overlay import _deployed_nodes, _mesh
 
@@ -69,7 +71,15 @@ def _answered(api: Api, client: dict, listener: Container) -> str:
     return expected
 
 
-def test_a_container_keeps_its_address_across_nodes(control_plane, lab_hosts):
+def _stock_cli(cp, auth: str, stock_clients_dir, home) -> StockClients:
+    user, key = base64.b64decode(auth.split()[1]).decode().split(":", 1)
+    py27, target = stock_clients_dir
+    return StockClients(py27, target, cp.url, user, key, home)
+
+
+def test_a_container_keeps_its_address_across_nodes(
+    control_plane, lab_hosts, stock_clients_dir, tmp_path
+):
     org, auth = _org_with_key("acme")
     hosts = lab_hosts(3)
     with ThreadPoolExecutor(3) as pool:
@@ -101,7 +111,11 @@ def test_a_container_keeps_its_address_across_nodes(control_plane, lab_hosts):
     )  # fmt: skip
     assert client["private_ip"] != address
     api.done(client, "Container Run")
-    _answered(api, client, first)
+    answer = _answered(api, client, first)
+    # The stock CLI reads the same lines through the log stream the SDK opens.
+    cli = _stock_cli(control_plane, auth, stock_clients_dir, tmp_path)
+    streamed = cli.cli("container", "logs", "client", "--tail", "5", namespace="acme").stdout
+    assert answer in streamed, streamed
 
     moved = api.call("post", f"{listener['uuid']}/redeploy/", {"node": str(n3.uuid)})
     assert moved["private_ip"] == address
