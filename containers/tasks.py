@@ -71,9 +71,13 @@ def deploy_container(
             if old_node.state in GONE:
                 log(f"{old_node} is {old_node.state.lower()}: nothing to remove there")
             else:
-                _or_stopped(
-                    container, lambda: runtime.container_remove(container, old_node, old_docker_id)
-                )
+                try:
+                    runtime.container_remove(container, old_node, old_docker_id)
+                except runtime.RuntimeFailure:
+                    # Still there, maybe running at its address: it stays the one on record.
+                    container_set(container=container, node=old_node, docker_id=old_docker_id)
+                    container_move(container=container, name="start_failed")
+                    raise
                 log(f"Removed {container.name} from {old_node}")
         docker_id = _or_stopped(container, lambda: runtime.container_create(container, log))
         _running(container, docker_id)
@@ -143,9 +147,13 @@ def _or_stopped(container: Container, call):
 
 
 def _running(container: Container, docker_id: str) -> None:
+    """Running, with the daemon's id; unless a terminate came meanwhile: then the container
+    just made is removed (its address may already be another's)."""
     moment = now()
-    container_set(container=container, docker_id=docker_id, error="")
-    fields = {"started_datetime": moment, "exit_code": None, "stopped_datetime": None}
+    fields = {"docker_id": docker_id, "error": "", "started_datetime": moment}
+    fields |= {"exit_code": None, "stopped_datetime": None}
     if container.deployed_datetime is None:
         fields["deployed_datetime"] = moment
-    container_move(container=container, name="started", **fields)
+    if not container_move(container=container, name="started", **fields):
+        runtime.container_remove(container, container.node, docker_id)
+        raise runtime.RuntimeFailure(f"{container.name} was terminated meanwhile: removed again")

@@ -41,15 +41,15 @@ class Api:
         assert response.status_code == want, response.text
         return response.json()
 
-    def done(self, body: dict, action: str) -> Container:
-        """Wait for the container's latest `action` to finish; it must succeed."""
+    def done(self, body: dict, action: str, outcome: str = "Success") -> Container:
+        """Wait for the container's latest `action` to finish with `outcome`."""
 
         def finished():
             row = Action.objects.filter(action=action, object_uuid=body["uuid"]).first()
             return row if row and row.state in ("Success", "Failed") else None
 
         row = wait_for(finished, timeout=90, message=f"{action} of {body['name']}")
-        assert row.state == "Success", f"{row.error}\n{row.logs}"
+        assert row.state == outcome, f"{row.error}\n{row.logs}"
         return Container.objects.get(uuid=body["uuid"])
 
     def logs(self, body: dict) -> str:
@@ -130,6 +130,15 @@ def test_a_container_keeps_its_address_across_nodes(
     stopped = api.call("post", f"{client['uuid']}/stop/")
     assert stopped["state"] == "Stopping"
     assert api.done(client, "Container Stop").state == "Stopped"
+
+    # An image the node does not have and cannot pull: the run fails, and says so.
+    missing = api.call(
+        "post", body={"name": "nope", "image": "local/missing:1", "tag": "x"}, want=400
+    )
+    assert "tag x" in missing["error"]
+    missing = api.call("post", body={"name": "nope", "image": "local/missing:1"})
+    failed = api.done(missing, "Container Run", outcome="Failed")
+    assert failed.state == "Stopped" and "could not be pulled" in failed.error
 
     api.call("delete", f"{listener['uuid']}/")
     ended = api.done(listener, "Container Terminate")
