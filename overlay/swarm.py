@@ -57,7 +57,7 @@ class Seen:
         return (self.swarm.get("Cluster") or {}).get("ID") or ""
 
 
-def clip(text: str, size: int = 200) -> str:
+def clip(text: object, size: int = 200) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= size else text[: size - 1] + "…"
 
