@@ -17,6 +17,9 @@ from accounts.models import Organization
 
 from .models import OrgOverlay, OverlayAddress
 
+# Subnets (or addresses) tried before giving up when others keep taking the same ones first.
+ALLOCATION_ATTEMPTS = 64
+
 
 class OverlayFull(Exception):
     """No subnet left in the pool, or no address left in an organization's subnet."""
@@ -46,13 +49,14 @@ def overlay_ensure(*, organization: Organization) -> OrgOverlay:
     existing = OrgOverlay.objects.filter(organization=organization).first()
     if existing is not None:
         return existing
-    for _ in range(5):  # another process may take the same subnet: the unique index decides
+    lost: set[str] = set()
+    for _ in range(ALLOCATION_ATTEMPTS):  # others may take the same subnet: the unique index
         taken = set(OrgOverlay.objects.values_list("subnet", flat=True)) | {str(swarm_pool())}
         subnet = next(
             (
                 s
                 for s in _pool().subnets(new_prefix=settings.DC_OVERLAY_PREFIX)
-                if str(s) not in taken
+                if str(s) not in taken and str(s) not in lost
             ),
             None,
         )
@@ -70,6 +74,7 @@ def overlay_ensure(*, organization: Organization) -> OrgOverlay:
             found = OrgOverlay.objects.filter(organization=organization).first()
             if found is not None:
                 return found
+            lost.add(str(subnet))  # decides, with the next one, even before its commit shows
     raise OverlayFull("could not allocate a subnet: too many at once, try again")
 
 

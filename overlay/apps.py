@@ -14,5 +14,6 @@ class OverlayConfig(AppConfig):
 
         # Data key rotation and export re-encrypt the join tokens too.
         register_org_encrypted("overlay.OrgOverlay", *SECRET_FIELDS)
-        hooks.on_deployed(lambda node_id: tasks.reconcile_node_org.delay(node_id))
-        hooks.on_ending(lambda node, log: services.member_leave(node=node, log=log))
+        hooks.on_deployed(tasks.queue_node_org)
+        hooks.on_ending(services.member_leave_hook)
+        hooks.on_ended(tasks.queue_after_end)

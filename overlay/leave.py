@@ -13,13 +13,14 @@ from .swarm import Seen, clip, close, look, remove_swarm_node, set_role
 PROMOTION_WAIT = 20
 
 
-def _promote_other(ending: Seen, others: list[Seen]) -> Seen | None:
-    """The ending node is the only manager: hand the swarm to the oldest other node."""
-    for other in others:
+def _promote_other(acting: Seen, workers: list[Seen]) -> Seen | None:
+    """A manager is ending: the oldest worker takes a seat first, while the ending one is
+    still there to answer (a manager joining raft may dial any manager it knows)."""
+    for other in workers:
         if not other.active or not other.swarm_node_id:
             continue
         try:
-            set_role(ending.client.nodes.get(other.swarm_node_id), "manager")
+            set_role(acting.client.nodes.get(other.swarm_node_id), "manager")
         except docker.errors.APIError:
             continue
         deadline = time.monotonic() + PROMOTION_WAIT
@@ -42,8 +43,10 @@ def leave(overlay: OrgOverlay, member: OverlayMember, log: Callable[[str], None]
     try:
         usable = [s for s in others if s.client is not None and s.active]
         leader = next((s for s in usable if s.has_control), None)
-        if leader is None and ending.has_control:
-            leader = _promote_other(ending, usable)
+        if ending.has_control:
+            workers = [s for s in usable if not s.has_control]
+            replacement = _promote_other(leader or ending, workers)
+            leader = leader or replacement
         swarm_node_id = member.swarm_node_id or ending.swarm_node_id
         if leader is not None and swarm_node_id:
             try:  # demoted while it can still hand over (docker refuses to remove a manager)

@@ -23,6 +23,10 @@ def members_list(*, organization: Organization) -> QuerySet[OverlayMember]:
     )
 
 
+def member_get(*, organization: Organization, node: Node) -> OverlayMember | None:
+    return OverlayMember.objects.filter(overlay__organization=organization, node=node).first()
+
+
 def member_for_node(*, node: Node) -> OverlayMember | None:
     return OverlayMember.objects.filter(node=node).select_related("overlay").first()
 

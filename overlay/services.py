@@ -122,3 +122,11 @@ def member_leave(*, node: Node, log: Callable[[str], None]) -> None:
         if not got:
             log("overlay: the swarm is busy; leaving it without the lock")
         leave.leave(member.overlay, member, log)
+
+
+def member_leave_hook(node: Node, log: Callable[[str], None]) -> None:
+    """The `on_ending` hook: a daemon's failure is logged on the termination, never raised."""
+    try:
+        member_leave(node=node, log=log)
+    except DAEMON_ERRORS as exc:
+        log(f"overlay: leaving the swarm failed: {type(exc).__name__}")

@@ -57,7 +57,7 @@ class Seen:
         return (self.swarm.get("Cluster") or {}).get("ID") or ""
 
 
-def clip(text: str, size: int = 200) -> str:
+def clip(text: object, size: int = 200) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= size else text[: size - 1] + "…"
 
@@ -126,6 +126,11 @@ def _recover(overlay: OrgOverlay, seen: list[Seen]) -> Seen:
 def _join(overlay: OrgOverlay, seen: Seen, leader: Seen) -> None:
     address = f"{leader.node.public_ip}:{SWARM_PORT}"
     try:
+        state = seen.swarm.get("LocalNodeState")
+        log.info(
+            "overlay %s: node %s (%s %s) joins",
+            overlay.organization, seen.node.uuid, state, clip(seen.swarm.get("Error") or ""),
+        )  # fmt: skip
         if seen.active:  # in another swarm (an old one of ours, or its owner's): leave it
             seen.client.swarm.leave(force=True)
         seen.client.swarm.join(
@@ -161,33 +166,40 @@ def _ready(swarm_node) -> bool:
     return swarm_node.attrs.get("Status", {}).get("State") == "ready"
 
 
-def _manager_ok(swarm_node) -> bool:
-    status = swarm_node.attrs.get("ManagerStatus") or {}
-    return _is_manager(swarm_node) and status.get("Reachability") == "reachable"
-
-
 def remove_swarm_node(swarm_node) -> None:
-    """Out of the swarm's node list; a manager is demoted first (docker refuses otherwise)."""
+    """Out of the swarm's node list; a manager is demoted first (docker refuses otherwise),
+    unless raft no longer knows it (promoted, then gone before it took its seat)."""
     if _is_manager(swarm_node):
-        set_role(swarm_node, "worker")
+        try:
+            set_role(swarm_node, "worker")
+        except docker.errors.NotFound:
+            pass
     swarm_node.remove(force=True)
 
 
 def _managers(leader: Seen, ours: dict[str, Seen]) -> None:
-    """Three managers once three nodes are ready (one before): lost ones demoted, ready
-    workers promoted oldest first. The leader itself is never demoted here."""
+    """Three managers once three nodes are ready (one before): a lost one (down) demoted,
+    ready workers promoted oldest first. The leader itself is never demoted here."""
     listed = leader.client.nodes.list()
     ready = [n for n in listed if n.id in ours and _ready(n)]
     want = MANAGERS if len(ready) >= MANAGERS else 1
     for n in listed:
-        if _is_manager(n) and not _manager_ok(n) and n.id != leader.swarm_node_id:
-            set_role(n, "worker")  # a lost manager: its place goes to a ready worker
-    good = [n for n in listed if _manager_ok(n)]
+        if _is_manager(n) and not _ready(n) and n.id != leader.swarm_node_id:
+            _set_role_quietly(n, "worker")  # a lost manager: its place goes to a ready worker
+    # A manager just promoted is ready before raft calls it reachable: it counts already.
+    good = [n for n in ready if _is_manager(n)]
     candidates = sorted(
         (n for n in ready if not _is_manager(n)), key=lambda n: ours[n.id].node.created
     )
     for n in candidates[: max(want - len(good), 0)]:
-        set_role(n, "manager")
+        _set_role_quietly(n, "manager")
+
+
+def _set_role_quietly(swarm_node, role: str) -> None:
+    try:
+        set_role(swarm_node, role)
+    except docker.errors.APIError as exc:  # gone meanwhile, or no quorum: the next pass sees
+        log.warning("overlay: %s to %s failed: %s", swarm_node.id, role, clip(exc))
 
 
 def _prune(leader: Seen, keep: set[str]) -> None:
@@ -271,8 +283,13 @@ def reconcile(organization: Organization) -> OrgOverlay:
             leader = _recover(overlay, usable)
         overlay.save()
         for s in usable:
-            if s is not leader and not _in_swarm(s, leader):
-                _join(overlay, s, leader)
+            if s is leader or _in_swarm(s, leader):
+                continue
+            state = s.swarm.get("LocalNodeState")
+            if state in ("pending", "error", "locked"):  # joining, or promoted: let it be
+                _mark(s.member, MemberStatus.JOINING, _swarm_error(s))
+                continue
+            _join(overlay, s, leader)
         ours = {s.swarm_node_id: s for s in usable if _in_swarm(s, leader)}
         keep = ours.keys() | selectors.live_swarm_node_ids(overlay=overlay)
         _prune(leader, set(keep))
@@ -283,6 +300,11 @@ def reconcile(organization: Organization) -> OrgOverlay:
         return overlay
     finally:
         close(seen)
+
+
+def _swarm_error(seen: Seen) -> str:
+    error = seen.swarm.get("Error") or ""
+    return f"overlay: {clip(error)}" if error else ""
 
 
 def _in_swarm(seen: Seen, leader: Seen) -> bool:

@@ -3,6 +3,7 @@
 import logging
 
 from celery import shared_task
+from django.db import transaction
 
 from . import selectors, services
 
@@ -36,3 +37,15 @@ def reconcile_all() -> None:
     """Beat (`overlay-reconcile`): every organization with Deployed nodes or a swarm."""
     for organization_id in selectors.organizations_with_nodes():
         reconcile_org.delay(organization_id)
+
+
+def queue_node_org(node_id: int) -> None:
+    """The `on_deployed` hook (after the commit): a pass for the node's organization."""
+    reconcile_node_org.delay(node_id)
+
+
+def queue_after_end(node) -> None:
+    """The `on_ended` hook: once the node is Terminated, a pass tidies the swarm it left
+    (a manager's seat filled, should the hand-over before it left have failed)."""
+    organization_id = node.organization_id
+    transaction.on_commit(lambda: reconcile_org.delay(organization_id))

@@ -140,10 +140,27 @@ def _terminate(cp, auth: str, ns: str, node: Node) -> None:
     assert response.status_code == 202, response.text
 
 
-def test_overlay_mesh_across_nodes_and_organizations(control_plane, lab_hosts, shared_locks):
+@pytest.fixture
+def node_logs(lab_hosts):
+    """What each host's daemon said, printed when the test fails (pytest shows it then)."""
+    made = []
+
+    def hosts(n):
+        made.extend(lab_hosts(n))
+        return made
+
+    yield hosts
+    for host in made:
+        print(f"---- {host.name} {host.address}: swarm and dockerd.log ----")
+        print(host.run("docker info -f '{{json .Swarm}}'", check=False).stdout)
+        print(host.run("grep -v kernel.param /var/log/dockercloud/dockerd.log | tail -n 15",
+                       check=False).stdout)  # fmt: skip
+
+
+def test_overlay_mesh_across_nodes_and_organizations(control_plane, node_logs, shared_locks):
     org_a, auth_a = _org_with_key("acme")
     org_b, auth_b = _org_with_key("rival")
-    hosts = lab_hosts(5)
+    hosts = node_logs(5)
     commands = [_install_command(control_plane, auth_a, org_a.name) for _ in range(4)]
     commands[3] = _install_command(control_plane, auth_b, org_b.name)
     with ThreadPoolExecutor(4) as pool:
@@ -165,16 +182,7 @@ def test_overlay_mesh_across_nodes_and_organizations(control_plane, lab_hosts, s
     client_ip = address_allocate(organization=org_a, holder=uuid.uuid4())
     stranger_ip = address_allocate(organization=org_b, holder=uuid.uuid4())
 
-    try:
-        listener = _listener(a1, net_a, server)
-        _reached(a2, net_a, client_ip, server)
-    except BaseException:
-        for h in hosts[:4]:
-            print("=====", h.name, h.address)
-            print(h.run("tail -n 40 /var/log/dockercloud/dockerd.log", check=False).stdout)
-            print(h.run("tail -n 20 /var/log/dockercloud/agent.log", check=False).stdout)
-            print(h.run("ip -4 addr; ip route", check=False).stdout)
-        raise
+    listener = _listener(a1, net_a, server)
     assert f"pong-{a1.hostname}" in _reached(a2, net_a, client_ip, server)
     assert "unreachable" in _reach(b1, net_b, stranger_ip, server)
 
