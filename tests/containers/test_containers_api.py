@@ -8,6 +8,7 @@ import pytest
 from accounts.models import AuditEntry
 from containers.models import Container
 from containers.services import containers_end_with_node
+from nodes.events.render import dockercloud_frame, stored_payload
 from nodes.models import Action, DockerEvent, Node
 from nodes.transitions.nodes import node_forget_agent, node_terminate_begin
 from overlay.models import OverlayAddress
@@ -212,3 +213,25 @@ def test_a_node_that_ends_ends_its_containers_and_frees_their_addresses(
     # The name is free again.
     again = _run(owner, django_capture_on_commit_callbacks, name="web")
     assert again.status_code == 202, again.content
+
+
+def test_container_changes_reach_the_docker_cloud_stream_under_the_api_uri(
+    owner, nodes, queued, django_capture_on_commit_callbacks
+):
+    body = _run(owner, django_capture_on_commit_callbacks, name="web").json()
+    Container.objects.filter(uuid=body["uuid"]).update(state="Running")
+    with django_capture_on_commit_callbacks(execute=True):
+        owner.client().post(body["resource_uri"] + "stop/")
+    rows = DockerEvent.objects.select_related("organization", "node").filter(type="container")
+    frames = [dockercloud_frame(stored_payload(e)) for e in rows.order_by("id")]
+    assert [(f["action"], f["state"]) for f in frames] == [
+        ("create", "Starting"),
+        ("update", "Stopping"),
+    ]
+    assert {f["resource_uri"] for f in frames} == {body["resource_uri"]}
+    assert all(f["parents"] == [body["node"]] for f in frames)
+    # The daemon's own event of that container (an agent's, with its labels) says the same URI.
+    daemon = stored_payload(rows.first())
+    daemon |= {"seq": 7, "action": "die", "actor": "f" * 64}
+    daemon["attributes"] = {"cloud.docker.container.uuid": body["uuid"], "name": "web"}
+    assert dockercloud_frame(daemon)["resource_uri"] == body["resource_uri"]
