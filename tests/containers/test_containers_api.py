@@ -4,6 +4,8 @@ The work on the nodes is queued (recorded here); the lab scenario (test_overlay_
 on real daemons."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AuditEntry
 from containers.models import Container
@@ -142,8 +144,14 @@ def test_list_filters_and_lookup_as_the_cli_does(
     web = _run(owner, django_capture_on_commit_callbacks, name="web").json()
     _run(owner, django_capture_on_commit_callbacks, name="db")
     client = owner.client()
-    listed = client.get(BASE).json()
+    with CaptureQueriesContext(connection) as two:
+        listed = client.get(BASE).json()
     assert listed["meta"]["total_count"] == 2
+    for name in ("c3", "c4", "c5"):
+        _run(owner, django_capture_on_commit_callbacks, name=name)
+    with CaptureQueriesContext(connection) as five:
+        assert client.get(BASE).json()["meta"]["total_count"] == 5
+    assert len(five) == len(two) <= 12  # no query per container
     # Without a namespace: the caller's own organization (alice's), which runs none.
     assert client.get("/api/app/v1/container/").json()["meta"]["total_count"] == 0
     by_name = client.get(BASE, {"name": "web"}).json()["objects"]
@@ -153,6 +161,7 @@ def test_list_filters_and_lookup_as_the_cli_does(
     assert client.get(BASE, {"state": "Running"}).json()["objects"] == []
     assert client.get(BASE, {"service": "/api/app/v1/service/x/"}).json()["objects"] == []
     assert client.get(BASE, {"node": web["node"]}).json()["meta"]["total_count"] >= 1
+    assert client.get(BASE, {"node": "nonsense"}).json()["objects"] == []
     assert client.get(f"{BASE}{web['uuid']}/").json()["name"] == "web"
     assert client.get("/api/app/v1/acme/stack/").json()["objects"] == []
 

@@ -127,9 +127,12 @@ def test_a_container_keeps_its_address_across_nodes(
     assert not on_n1.api.containers(all=True, filters={"name": "listener"})  # removed there
     on_n1.close()
 
-    stopped = api.call("post", f"{client['uuid']}/stop/")
-    assert stopped["state"] == "Stopping"
+    # The stock CLI stops and starts it, following each action to its end.
+    assert "Success" in cli.cli("container", "stop", "client", "--sync", namespace="acme").stdout
     assert api.done(client, "Container Stop").state == "Stopped"
+    assert "Success" in cli.cli("container", "start", "client", "--sync", namespace="acme").stdout
+    restarted = api.done(client, "Container Start")
+    assert restarted.state == "Running" and restarted.private_ip == client["private_ip"]
 
     # An image the node does not have and cannot pull: the run fails, and says so.
     missing = api.call(
