@@ -145,6 +145,19 @@ def container_stop(container: Container) -> int | None:
         client.close()
 
 
+def container_exit_code(container: Container, docker_id: str) -> int | None:
+    """Its exit code if it is not running (it exited already), else None."""
+    client = client_for(container.node)
+    try:
+        state = client.api.inspect_container(docker_id).get("State") or {}
+    except FAILURES as exc:
+        raise RuntimeFailure(f"Docker could not say how {container} is: {reason(exc)}") from None
+    finally:
+        client.close()
+    code = state.get("ExitCode")
+    return None if state.get("Running") or not isinstance(code, int) else code
+
+
 def container_remove(container: Container, node: Node, docker_id: str) -> None:
     """Remove it from `node` (where it ran): gone already is done."""
     if not docker_id:

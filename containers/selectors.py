@@ -4,7 +4,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
 from accounts.models import Organization
-from nodes.models import Node, NodeState
+from nodes.models import DockerEvent, Node, NodeState
 
 from .models import Container, ContainerState
 
@@ -54,3 +54,27 @@ def nodes_by_load(*, organization: Organization) -> list[Node]:
     nodes = Node.objects.filter(organization=organization, state=NodeState.DEPLOYED)
     counted = nodes.annotate(load=Count("containers", filter=live))
     return list(counted.order_by("load", "created").select_related("organization"))
+
+
+def daemon_events_after(*, last_id: int, label: str, limit: int = 1000) -> list[DockerEvent]:
+    """Nodes' `die` and `start` events of containers the control plane runs (they carry
+    `label`), oldest first, after the event `last_id`."""
+    rows = DockerEvent.objects.filter(
+        id__gt=last_id, type="container", action__in=("die", "start"), seq__isnull=False
+    )
+    return list(rows.filter(attributes__has_key=label).order_by("id")[:limit])
+
+
+def last_event_id() -> int:
+    return DockerEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def container_for_daemon(*, node_id: int, uuid, docker_id: str) -> Container | None:
+    """The container a node's daemon speaks of: on that node, with that daemon id (a node
+    cannot speak for another's containers, nor an old copy for the current one)."""
+    return (
+        Container.objects.select_related("organization", "node")
+        .filter(node_id=node_id, uuid=uuid, docker_id=docker_id)
+        .exclude(docker_id="")
+        .first()
+    )

@@ -7,6 +7,7 @@ commit; the task moves the Action through In progress to Success or Failed with 
 
 import re
 import shlex
+import uuid as uuid_module
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -158,3 +159,27 @@ def containers_end_with_node(node: Node) -> None:
     """A node ended (its host is gone, or its agent deregistered): its containers with it."""
     for container in selectors.live_containers_on(node=node):
         container_ended(container=container)
+
+
+def container_observed(*, event) -> None:
+    """A node's daemon says one of our containers died or started by itself (it exited, or
+    the daemon restarted it): its state follows. Verbs in flight own their transitions."""
+    from .runtime import LABEL
+
+    try:
+        holder = uuid_module.UUID(str(event.attributes.get(LABEL)))
+    except ValueError:
+        return
+    container = selectors.container_for_daemon(
+        node_id=event.node_id, uuid=holder, docker_id=event.actor_id
+    )
+    if container is None:
+        return
+    if event.action == "die":
+        code = str(event.attributes.get("exitCode", ""))
+        exit_code = int(code) if code.lstrip("-").isdigit() and len(code) < 10 else None
+        container_move(
+            container=container, name="stopped", exit_code=exit_code, stopped_datetime=event.time
+        )
+    elif event.action == "start":
+        container_move(container=container, name="came_back", started_datetime=event.time)

@@ -3,6 +3,7 @@
 import logging
 
 from celery import shared_task
+from django.core.cache import cache
 
 from nodes.models import NodeState
 from nodes.selectors import node_by_id
@@ -10,7 +11,7 @@ from nodes.transitions import actions
 
 from . import runtime, selectors
 from .models import Container
-from .services import container_ended
+from .services import container_ended, container_observed
 from .transitions import container_move, container_set, container_uri, now
 
 log = logging.getLogger(__name__)
@@ -157,3 +158,29 @@ def _running(container: Container, docker_id: str) -> None:
     if not container_move(container=container, name="started", **fields):
         runtime.container_remove(container, container.node, docker_id)
         raise runtime.RuntimeFailure(f"{container.name} was terminated meanwhile: removed again")
+    # It may have exited already, its daemon's `die` seen before its id was on record.
+    try:
+        code = runtime.container_exit_code(container, docker_id)
+    except runtime.RuntimeFailure as exc:
+        log.info("container %s: %s", container.uuid, exc)  # the events will tell
+        return
+    if code is not None:
+        container_move(container=container, name="stopped", exit_code=code, stopped_datetime=now())
+
+
+SEEN_KEY = "containers:daemon-events-seen"
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def follow_daemon_events() -> None:
+    """Beat: containers that exited or were restarted by their daemon, from the nodes' events
+    stored since the last pass (the first pass starts from now)."""
+    last = cache.get(SEEN_KEY)
+    if last is None:
+        cache.set(SEEN_KEY, selectors.last_event_id(), timeout=None)
+        return
+    events = selectors.daemon_events_after(last_id=last, label=runtime.LABEL)
+    for event in events:
+        container_observed(event=event)
+    if events:
+        cache.set(SEEN_KEY, events[-1].pk, timeout=None)

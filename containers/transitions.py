@@ -28,6 +28,8 @@ CONTAINER = table(
     Transition("stop", (RUNNING,), STOPPING, audit="container.stop"),
     Transition("stopped", (STOPPING, RUNNING), STOPPED),
     Transition("stop_failed", (STOPPING,), RUNNING),
+    # Its daemon restarted it (a daemon restart, a Docker upgrade): seen in the node's events.
+    Transition("came_back", (STOPPED,), RUNNING),
     Transition("redeploy", (RUNNING, STOPPED), STARTING, audit="container.redeploy"),
     # Terminating again re-runs a termination that failed (its node did not answer).
     Transition("terminate", LIVE, TERMINATING, audit="container.terminate"),

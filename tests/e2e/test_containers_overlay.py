@@ -134,6 +134,16 @@ def test_a_container_keeps_its_address_across_nodes(
     restarted = api.done(client, "Container Start")
     assert restarted.state == "Running" and restarted.private_ip == client["private_ip"]
 
+    # A container that exits by itself shows as Stopped, with its exit code (the node's
+    # events say so).
+    once = api.call("post", body={"name": "once", "image": IMAGE, "run_command": "sh -c 'exit 3'"})
+    api.done(once, "Container Run")
+    wait_for(
+        lambda: Container.objects.filter(uuid=once["uuid"], state="Stopped", exit_code=3).exists(),
+        timeout=30,
+        message="the exited container to be Stopped with its exit code",
+    )
+
     # An image the node does not have and cannot pull: the run fails, and says so.
     missing = api.call(
         "post", body={"name": "nope", "image": "local/missing:1", "tag": "x"}, want=400
