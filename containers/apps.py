@@ -6,8 +6,9 @@ class ContainersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from nodes import hooks
+        from nodes import hooks, reaper
 
-        from .services import containers_end_with_node
+        from .services import container_settle, containers_end_with_node
 
         hooks.on_ended(containers_end_with_node)
+        reaper.register_recovery("Container ", container_settle)

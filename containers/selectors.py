@@ -4,7 +4,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
 from accounts.models import Organization
-from nodes.models import DockerEvent, Node, NodeState
+from nodes.models import Action, DockerEvent, Node, NodeState
 
 from .models import Container, ContainerState
 
@@ -78,3 +78,11 @@ def container_for_daemon(*, node_id: int, uuid, docker_id: str) -> Container | N
         .exclude(docker_id="")
         .first()
     )
+
+
+def container_of_action(*, action: Action) -> Container | None:
+    """The container an action is about, in the action's organization."""
+    if action.object_uuid is None:
+        return None
+    rows = Container.objects.select_related("organization", "node")
+    return rows.filter(organization_id=action.organization_id, uuid=action.object_uuid).first()

@@ -183,3 +183,16 @@ def container_observed(*, event) -> None:
         )
     elif event.action == "start":
         container_move(container=container, name="came_back", started_datetime=event.time)
+
+
+def container_settle(action: Action) -> str:
+    """The reaper failed `action` (no worker finished it): its container leaves the step it
+    was in. Starting -> Stopped, Stopping -> Running (start or stop it again);
+    Terminating stays (terminate it again)."""
+    container = selectors.container_of_action(action=action)
+    if container is None:
+        return "nothing else was changed"
+    if container_move(container=container, name="start_failed"):
+        container_set(container=container, error="No worker finished starting it")
+    container_move(container=container, name="stop_failed")
+    return f"the container is {container.state}"

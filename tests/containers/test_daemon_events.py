@@ -1,5 +1,8 @@
-"""A container that exits, or that its daemon restarts, follows in its state: from the nodes'
-events as the agents deliver them (stored rows), by the beat task."""
+"""A container's state follows what no verb did: its daemon's exits and restarts (the nodes'
+events as the agents deliver them, stored rows, read by the beat task), and the reaper's end
+of a run no worker finished."""
+
+from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
@@ -7,8 +10,10 @@ from django.utils import timezone
 
 from containers.models import Container
 from containers.runtime import LABEL
-from containers.tasks import SEEN_KEY, follow_daemon_events
-from nodes.models import DockerEvent
+from containers.tasks import DEPLOY_TIMEOUT, SEEN_KEY, follow_daemon_events
+from nodes.models import Action, DockerEvent
+from nodes.reaper import actions_reap
+from nodes.transitions import actions
 
 from .conftest import deployed_node
 
@@ -78,3 +83,23 @@ def test_a_verb_in_flight_keeps_its_own_transition(running):
     _event(running, "die", exitCode="137")
     follow_daemon_events()
     assert Container.objects.get(pk=running.pk).state == "Terminating"
+
+
+def test_a_run_no_worker_finished_fails_and_the_container_is_stopped(
+    owner, running, queued, django_capture_on_commit_callbacks, time_machine
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        body = (
+            owner.client()
+            .post("/api/app/v1/acme/container/", {"name": "web2", "image": "x"}, format="json")
+            .json()
+        )
+    run = Action.objects.get(action="Container Run")
+    actions.action_start(action_id=run.pk, timeout=DEPLOY_TIMEOUT)  # a worker took it, and died
+    assert actions_reap() == []
+    time_machine.move_to(timezone.now() + timedelta(seconds=DEPLOY_TIMEOUT + 3600))
+    assert actions_reap() == [str(run.uuid)]
+    run.refresh_from_db()
+    container = Container.objects.get(uuid=body["uuid"])
+    assert run.state == "Failed" and "the container is Stopped" in run.error
+    assert container.state == "Stopped" and "No worker" in container.error
