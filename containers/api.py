@@ -20,7 +20,7 @@ from nodes.models import Node
 
 from . import selectors, services
 from .logs import MAX_TAIL, container_logs, public
-from .models import Container
+from .models import Container, ContainerState
 from .runtime import RuntimeFailure
 from .transitions import container_uri
 
@@ -93,6 +93,31 @@ class ContainerSerializer(StrictFieldsMixin, serializers.Serializer):
     )
 
 
+class ContainerBodySerializer(serializers.Serializer):
+    """Docker Cloud's container object, as answered (documentation of `container_body`)."""
+
+    uuid = serializers.UUIDField()
+    resource_uri = serializers.CharField()
+    name = serializers.CharField()
+    state = serializers.ChoiceField(choices=ContainerState.choices)
+    image_name = serializers.CharField()
+    run_command = serializers.CharField()
+    exit_code = serializers.IntegerField(allow_null=True)
+    exit_code_msg = serializers.CharField(allow_null=True)
+    deployed_datetime = serializers.CharField(allow_null=True, help_text="RFC 1123")
+    started_datetime = serializers.CharField(allow_null=True)
+    stopped_datetime = serializers.CharField(allow_null=True)
+    destroyed_datetime = serializers.CharField(allow_null=True)
+    container_ports = serializers.ListField(child=serializers.DictField())
+    node = serializers.CharField(help_text="The node's URI")
+    service = serializers.CharField(allow_null=True)
+    private_ip = serializers.IPAddressField(allow_null=True, help_text="Its overlay address")
+    docker_id = serializers.CharField(allow_null=True)
+
+
+ACCEPTED = {202: ContainerBodySerializer}
+
+
 class RedeploySerializer(StrictFieldsMixin, serializers.Serializer):
     node = serializers.CharField(
         max_length=255, required=False, help_text="Move it to this node (URI or uuid)."
@@ -149,6 +174,7 @@ class ContainerViewSet(InfraViewSet):
         container.refresh_from_db()
         return with_action(container_body(container), act)
 
+    @extend_schema(responses=ContainerBodySerializer(many=True))
     def list(self, request, ns=None):
         params = request.query_params
         rows = selectors.containers_list(organization=self.organization)
@@ -161,9 +187,11 @@ class ContainerViewSet(InfraViewSet):
         page = self.paginate_queryset(rows) or []  # never None: every list is paginated
         return self.get_paginated_response([container_body(c) for c in page])
 
+    @extend_schema(responses=ContainerBodySerializer)
     def retrieve(self, request, ns=None, uuid=None):
         return Response(container_body(self._container(uuid)))
 
+    @extend_schema(responses=ACCEPTED)
     def create(self, request, ns=None):
         body = ContainerSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -182,17 +210,18 @@ class ContainerViewSet(InfraViewSet):
             )
         return with_action(container_body(container), act, code=status.HTTP_202_ACCEPTED)
 
+    @extend_schema(responses={**ACCEPTED, 400: ERROR})  # terminated already
     def destroy(self, request, ns=None, uuid=None):
         container = self._container(uuid)
         return self._verb("Container Terminate", services.container_terminate, container)
 
-    @extend_schema(request=VerbSerializer, responses=ContainerSerializer)
+    @extend_schema(request=VerbSerializer, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
     def start(self, request, ns=None, uuid=None):
         container = self._container(uuid)
         return self._verb("Container Start", services.container_start, container)
 
-    @extend_schema(request=VerbSerializer, responses=ContainerSerializer)
+    @extend_schema(request=VerbSerializer, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
     def stop(self, request, ns=None, uuid=None):
         container = self._container(uuid)
@@ -200,7 +229,7 @@ class ContainerViewSet(InfraViewSet):
 
     @extend_schema(
         request=RedeploySerializer,
-        responses=ContainerSerializer,
+        responses=ACCEPTED,
         parameters=[OpenApiParameter("reuse_volumes", str, description="Accepted, unused.")],
     )
     @action(detail=True, methods=["post"])
