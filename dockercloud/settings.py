@@ -298,6 +298,9 @@ DC_ACTION_GRACE = env_int("DC_ACTION_GRACE", 60)
 DC_RECONCILE_INTERVAL = env_int("DC_RECONCILE_INTERVAL", 10)  # seconds between cluster passes
 # The overlay: each organization's subnet (DC_OVERLAY_PREFIX bits) comes from this pool; no two
 # organizations share one. Encrypted (IPsec) unless switched off (the lab's kernel drops ESP).
+# API lists count exactly below this many rows; past it the count is kept for a few seconds.
+DC_LIST_COUNT_CACHE_MIN = env_int("DC_LIST_COUNT_CACHE_MIN", 10_000)
+DC_LIST_COUNT_CACHE_SECONDS = env_int("DC_LIST_COUNT_CACHE_SECONDS", 10)
 DC_OVERLAY_POOL = env_str("DC_OVERLAY_POOL", "10.64.0.0/10")
 DC_OVERLAY_PREFIX = env_int("DC_OVERLAY_PREFIX", 20)
 DC_OVERLAY_ENCRYPTED = env_bool("DC_OVERLAY_ENCRYPTED", True)
