@@ -220,7 +220,8 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's, surviving database outages (dockercloud.beat).
+CELERY_BEAT_SCHEDULER = "dockercloud.beat:OutageTolerantScheduler"
 CELERY_TIMEZONE = "UTC"
 # Number of in-process worker threads in the embedded default.
 DC_EMBEDDED_WORKERS = env_int("DC_EMBEDDED_WORKERS", 3)
