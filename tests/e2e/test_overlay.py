@@ -18,7 +18,7 @@ from nodes.models import Node
 from overlay import tokens
 from overlay.addresses import address_allocate
 from overlay.models import MemberStatus, OrgOverlay, OverlayMember
-from overlay.services import network_attach
+from overlay.services import OverlayUnavailable, network_attach
 
 from .conftest import _redis_url, wait_for
 from .test_byoh import _install, _install_command, _org_with_key
@@ -198,6 +198,21 @@ def test_overlay_mesh_across_nodes_and_organizations(control_plane, node_logs, s
     a4 = _deployed_nodes(org_a, 4)[-1]
     members = _mesh(org_a, 4, managers=3)
     assert not next(m for m in members if m.node_id == a4.pk).manager
+
+    # Its gossip port closed, the node is shown with the reason, not silently left out.
+    rule = ["INPUT", "!", "-i", "lo", "-p", "tcp", "--dport", "7946", "-j", "DROP"]
+    hosts[4].run(["iptables", "-w", "-I", *rule])
+    reason = f"overlay: cannot reach {a4.public_ip}:7946"
+    wait_for(
+        lambda: OverlayMember.objects.filter(node=a4, status="Unreachable", reason=reason).exists(),
+        timeout=30,
+        message=reason,
+    )
+    assert OverlayMember.objects.filter(node=a2, status="Ready").exists()  # not its peers
+    with pytest.raises(OverlayUnavailable, match=reason):
+        network_attach(node=a4)
+    hosts[4].run(["iptables", "-w", "-D", *rule])
+    _mesh(org_a, 4, managers=3)
 
     # A manager is terminated: it leaves, the worker takes its place, traffic still flows.
     old_token = tokens.worker(overlay_a)
