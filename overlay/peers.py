@@ -47,32 +47,35 @@ def _reason(blocked: list[str]) -> str:
 
 
 def reasons(ready: dict, managers: list[str]) -> dict[str, str]:
-    """Swarm node id -> why it cannot take part, for the ready nodes that cannot.
-
-    A port no peer reaches is its owner's fault (a firewall in front of it): that node is
-    named, its healthy peers are not. What one node alone fails to reach is its own (a
-    firewall on its way out)."""
+    """Swarm node id -> why it cannot take part, for the ready nodes (Seen) that cannot."""
     failed = {i: unreachable(seen, list(ready.values()), managers) for i, seen in ready.items()}
+    addresses = {i: str(seen.node.public_ip) for i, seen in ready.items()}
+    return blame(addresses, managers, failed)
+
+
+def blame(addresses: dict[str, str], managers: list[str], failed: dict[str, list[str]]):
+    """Who is at fault for the ports that could not be reached (`failed`: node id -> the
+    "ip:port" it could not reach). A port no peer reaches is its owner's fault (a firewall in
+    front of it): that node is named, its healthy peers are not. What a node fails to reach
+    that others do reach is its own (a firewall on its way out)."""
     tried: dict[str, int] = {}
     missed: dict[str, int] = {}
-    for swarm_id, seen in ready.items():
-        own = seen.node.public_ip
-        targets = [f"{o.node.public_ip}:{GOSSIP_PORT}" for o in ready.values()]
-        targets += [f"{ip}:{SWARM_PORT}" for ip in managers]
+    for node_id, own in addresses.items():
+        targets = [f"{ip}:{GOSSIP_PORT}" for ip in addresses.values() if ip != own]
+        targets += [f"{ip}:{SWARM_PORT}" for ip in managers if ip != own]
         for target in targets:
-            if not target.startswith(f"{own}:"):
-                tried[target] = tried.get(target, 0) + 1
-        for target in failed[swarm_id]:
+            tried[target] = tried.get(target, 0) + 1
+        for target in failed.get(node_id, []):
             missed[target] = missed.get(target, 0) + 1
     closed = {t for t, n in missed.items() if n >= tried.get(t, 0) >= 1}
-    by_ip = {seen.node.public_ip: i for i, seen in ready.items()}
+    by_ip = {ip: node_id for node_id, ip in addresses.items()}
     found: dict[str, str] = {}
     for target in sorted(closed):
         owner = by_ip.get(target.rsplit(":", 1)[0])
         if owner is not None:
             found.setdefault(owner, _reason([target]))
-    for swarm_id, blocked in failed.items():
+    for node_id, blocked in failed.items():
         own_fault = [t for t in blocked if t not in closed]
-        if own_fault and swarm_id not in found:
-            found[swarm_id] = _reason(own_fault)
+        if own_fault and node_id not in found:
+            found[node_id] = _reason(own_fault)
     return found

@@ -15,7 +15,7 @@ from django.test import Client
 from accounts import services as account_services
 from accounts.audit import Actor
 from nodes.models import Node
-from overlay import swarm, tokens
+from overlay import peers, swarm, tokens
 from overlay.addresses import (
     OverlayFull,
     address_allocate,
@@ -217,3 +217,16 @@ def test_the_node_page_shows_its_place_in_the_overlay(owner):
     assert "Overlay network" in page and "overlay: cannot reach 192.0.2.11:7946" in page
     assert overlay.subnet in page and "swarm worker" in page
     assert "SWMTKN" not in page
+
+
+def test_a_port_no_peer_reaches_names_its_owner_not_its_peers():
+    addresses = {"a": "10.0.0.1", "b": "10.0.0.2", "c": "10.0.0.3"}
+    managers = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+    closed = {"a": ["10.0.0.3:7946"], "b": ["10.0.0.3:7946"]}
+    assert peers.blame(addresses, managers, closed) == {"c": "overlay: cannot reach 10.0.0.3:7946"}
+    # One node alone failing to reach what the others reach: its own way out is closed.
+    outbound = {"c": ["10.0.0.1:7946", "10.0.0.2:2377"]}
+    assert peers.blame(addresses, managers, outbound) == {
+        "c": "overlay: cannot reach 10.0.0.1:7946 (and 1 more)"
+    }
+    assert peers.blame(addresses, managers, {}) == {}
