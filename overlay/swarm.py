@@ -344,7 +344,11 @@ def _member(overlay: OrgOverlay, node: Node) -> OverlayMember:
 
 
 def _members_left(overlay: OrgOverlay, keep: list[int]) -> None:
-    """Members whose node is no longer Deployed and no longer in the swarm are Left."""
-    overlay.members.exclude(node_id__in=keep).filter(node__state__in=selectors.ENDED).exclude(
-        status=MemberStatus.LEFT
-    ).update(status=MemberStatus.LEFT, manager=False, swarm_node_id="", reason="")
+    """Members whose node ended are Left; those whose node is away for now (Unreachable,
+    Upgrading) keep their seat but say why they cannot take containers."""
+    away = overlay.members.exclude(node_id__in=keep).exclude(status=MemberStatus.LEFT)
+    away.filter(node__state__in=selectors.ENDED).update(
+        status=MemberStatus.LEFT, manager=False, swarm_node_id="", reason=""
+    )
+    for member in away.exclude(node__state__in=selectors.ENDED).select_related("node"):
+        _mark(member, MemberStatus.UNREACHABLE, f"overlay: the node is {member.node.state}")

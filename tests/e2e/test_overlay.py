@@ -229,3 +229,14 @@ def test_overlay_mesh_across_nodes_and_organizations(control_plane, node_logs, s
     assert tokens.worker(overlay_a) != old_token  # rotated when the node left
     assert f"pong-{a3.hostname}" in _reached(a4, net_a, client_ip, server)
     listener.remove(force=True)
+
+    shown = requests.get(
+        f"{control_plane.url}/api/infra/v1/{org_a.name}/overlay/",
+        headers={"Authorization": auth_a},
+        timeout=10,
+    )
+    assert shown.status_code == 200 and shown.json()["subnet"] == overlay_a.subnet
+    assert sorted(m["role"] for m in shown.json()["members"]) == ["manager"] * 3
+    # The join tokens were never logged nor shown.
+    for text in (control_plane.log_text(), shown.text):
+        assert "SWMTKN" not in text and tokens.worker(overlay_a) not in text
