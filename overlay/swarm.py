@@ -294,6 +294,10 @@ def reconcile(organization: Organization) -> OrgOverlay:
         leader = next(
             (s for s in usable if s.has_control and s.cluster_id() == overlay.swarm_id), None
         )
+        if leader is None and any(s.error and s.member.manager for s in seen):
+            # A manager the control plane cannot reach right now may well be fine: starting
+            # the swarm again from what is left would split it. The next pass looks again.
+            return overlay
         if leader is None or not overlay.swarm_id:
             leader = _recover(overlay, usable)
         overlay.save()
