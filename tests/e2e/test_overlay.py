@@ -5,6 +5,7 @@ installed later joins by itself; a terminated manager is replaced and traffic st
 
 The lab runs the overlay unencrypted: its kernel drops IPsec ESP (shared LAB.md)."""
 
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -167,8 +168,10 @@ def test_overlay_mesh_across_nodes_and_organizations(control_plane, node_logs, s
         list(pool.map(_install, hosts[:4], commands))
     a1, a2, a3 = _deployed_nodes(org_a, 3)
     (b1,) = _deployed_nodes(org_b, 1)
+    started = time.monotonic()
     _mesh(org_a, 3, managers=3)
     _mesh(org_b, 1, managers=1)
+    print(f"meshes settled {time.monotonic() - started:.1f} s after the nodes were Deployed")
     overlay_a = OrgOverlay.objects.get(organization=org_a)
     overlay_b = OrgOverlay.objects.get(organization=org_b)
     assert overlay_a.swarm_id and overlay_b.swarm_id and overlay_a.swarm_id != overlay_b.swarm_id
@@ -196,7 +199,9 @@ def test_overlay_mesh_across_nodes_and_organizations(control_plane, node_logs, s
     # A fourth node of A, installed later, joins the mesh by itself (as a worker).
     _install(hosts[4], _install_command(control_plane, auth_a, org_a.name))
     a4 = _deployed_nodes(org_a, 4)[-1]
+    started = time.monotonic()
     members = _mesh(org_a, 4, managers=3)
+    print(f"the fourth node joined {time.monotonic() - started:.1f} s after it was Deployed")
     assert not next(m for m in members if m.node_id == a4.pk).manager
 
     # Its gossip port closed, the node is shown with the reason, not silently left out.
@@ -216,6 +221,7 @@ def test_overlay_mesh_across_nodes_and_organizations(control_plane, node_logs, s
 
     # A manager is terminated: it leaves, the worker takes its place, traffic still flows.
     old_token = tokens.worker(overlay_a)
+    started = time.monotonic()
     _terminate(control_plane, auth_a, org_a.name, a1)
     wait_for(
         lambda: Node.objects.get(pk=a1.pk).state == "Terminated",
@@ -223,6 +229,7 @@ def test_overlay_mesh_across_nodes_and_organizations(control_plane, node_logs, s
         message="the manager's termination",
     )
     members = _mesh(org_a, 3, managers=3)
+    print(f"manager replaced {time.monotonic() - started:.1f} s after its termination began")
     assert {m.node_id for m in members} == {a2.pk, a3.pk, a4.pk}
     assert OverlayMember.objects.get(node=a1).status == MemberStatus.LEFT
     overlay_a.refresh_from_db()
