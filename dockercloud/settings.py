@@ -306,6 +306,8 @@ DC_LIST_COUNT_CACHE_SECONDS = env_int("DC_LIST_COUNT_CACHE_SECONDS", 10)
 DC_OVERLAY_POOL = env_str("DC_OVERLAY_POOL", "10.64.0.0/10")
 DC_OVERLAY_PREFIX = env_int("DC_OVERLAY_PREFIX", 20)
 DC_OVERLAY_ENCRYPTED = env_bool("DC_OVERLAY_ENCRYPTED", True)
+# Seconds between passes that bring each organization's swarm in line with its nodes.
+DC_OVERLAY_RECONCILE_INTERVAL = env_int("DC_OVERLAY_RECONCILE_INTERVAL", 30)
 # A pass holds a per-cluster lock this long at most (a crashed worker's lock then expires).
 DC_RECONCILE_LOCK_SECONDS = env_int("DC_RECONCILE_LOCK_SECONDS", 60)
 # A provider node that is not Deployed this long after its host was requested is replaced.
@@ -326,6 +328,10 @@ CELERY_BEAT_SCHEDULE = {
     "nodes-reconcile-clusters": {
         "task": "nodes.tasks.reconcile_all",
         "schedule": float(DC_RECONCILE_INTERVAL),
+    },
+    "overlay-reconcile": {
+        "task": "overlay.tasks.reconcile_all",
+        "schedule": float(DC_OVERLAY_RECONCILE_INTERVAL),
     },
     "providers-refresh-catalog": {
         "task": "providers.tasks.refresh_catalog",
