@@ -11,7 +11,7 @@ from . import selectors
 from .models import MemberStatus
 
 
-class MemberSerializer(serializers.Serializer):
+class OverlayMemberSerializer(serializers.Serializer):
     node = serializers.CharField(help_text="The node's resource URI")
     role = serializers.ChoiceField(choices=["manager", "worker"])
     status = serializers.ChoiceField(choices=MemberStatus.choices)
@@ -23,7 +23,7 @@ class OverlaySerializer(serializers.Serializer):
     gateway = serializers.CharField(allow_null=True)
     encrypted = serializers.BooleanField(allow_null=True)
     network = serializers.CharField(allow_null=True, help_text="The docker network's name")
-    members = MemberSerializer(many=True)
+    members = OverlayMemberSerializer(many=True)
 
 
 def overlay_body(organization) -> dict:

@@ -18,7 +18,7 @@ from accounts.models import Organization
 from nodes.docker_client import docker_client
 from nodes.models import Node
 
-from . import selectors, tokens
+from . import peers, selectors, tokens
 from .addresses import docker_range, overlay_ensure, swarm_pool
 from .models import MemberStatus, OrgOverlay, OverlayMember
 
@@ -131,7 +131,9 @@ def _join(overlay: OrgOverlay, seen: Seen, leader: Seen) -> None:
             "overlay %s: node %s (%s %s) joins",
             overlay.organization, seen.node.uuid, state, clip(seen.swarm.get("Error") or ""),
         )  # fmt: skip
-        if seen.active:  # in another swarm (an old one of ours, or its owner's): leave it
+        if seen.active or state == "error":
+            # In another swarm (an old one of ours, or its owner's), or stuck failing to take
+            # a manager's seat: it leaves, and joins afresh (its old entry is pruned).
             seen.client.swarm.leave(force=True)
         seen.client.swarm.join(
             remote_addrs=[address],
@@ -177,16 +179,32 @@ def remove_swarm_node(swarm_node) -> None:
     swarm_node.remove(force=True)
 
 
+def _lost(swarm_node) -> bool:
+    """A manager the others have given up on: down and unreachable. Right after a leader
+    change every node reads "unknown" for a moment: that is no reason to demote anyone."""
+    status = swarm_node.attrs.get("Status", {}).get("State")
+    reach = (swarm_node.attrs.get("ManagerStatus") or {}).get("Reachability")
+    return _is_manager(swarm_node) and status == "down" and reach != "reachable"
+
+
+def _settling(swarm_node) -> bool:
+    status = swarm_node.attrs.get("Status", {}).get("State")
+    reach = (swarm_node.attrs.get("ManagerStatus") or {}).get("Reachability")
+    return status not in ("ready", "down") or (_is_manager(swarm_node) and reach == "unknown")
+
+
 def _managers(leader: Seen, ours: dict[str, Seen]) -> None:
-    """Three managers once three nodes are ready (one before): a lost one (down) demoted,
-    ready workers promoted oldest first. The leader itself is never demoted here."""
+    """Three managers once three nodes are ready (one before): a lost one demoted, ready
+    workers promoted oldest first. Nothing changes while the swarm is settling (a leader
+    change, a promotion under way): the next pass looks again."""
     listed = leader.client.nodes.list()
+    if any(_settling(n) for n in listed):
+        return
     ready = [n for n in listed if n.id in ours and _ready(n)]
     want = MANAGERS if len(ready) >= MANAGERS else 1
     for n in listed:
-        if _is_manager(n) and not _ready(n) and n.id != leader.swarm_node_id:
-            _set_role_quietly(n, "worker")  # a lost manager: its place goes to a ready worker
-    # A manager just promoted is ready before raft calls it reachable: it counts already.
+        if _lost(n) and n.id != leader.swarm_node_id:
+            _set_role_quietly(n, "worker")  # its place goes to a ready worker
     good = [n for n in ready if _is_manager(n)]
     candidates = sorted(
         (n for n in ready if not _is_manager(n)), key=lambda n: ours[n.id].node.created
@@ -242,22 +260,19 @@ def _network(overlay: OrgOverlay, leader: Seen) -> None:
 
 
 def _statuses(overlay: OrgOverlay, leader: Seen, ours: dict[str, Seen]) -> None:
+    """Ready as the managers see it, unless a peer's port cannot be reached (peers.py)."""
     manager_ip = leader.node.public_ip
-    for n in leader.client.nodes.list():
-        seen = ours.get(n.id)
-        if seen is None:
-            continue
-        if _ready(n):
-            _mark(seen.member, MemberStatus.READY, "", manager=_is_manager(n), swarm_node_id=n.id)
+    listed = {n.id: n for n in leader.client.nodes.list() if n.id in ours}
+    ready = {i: ours[i] for i, n in listed.items() if _ready(n)}
+    managers = [str(ours[i].node.public_ip) for i, n in listed.items() if _is_manager(n)]
+    blocked = peers.reasons(ready, managers)
+    for swarm_id, n in listed.items():
+        if swarm_id in ready:
+            reason = blocked.get(swarm_id, "")
         else:
             reason = f"overlay: cannot reach {manager_ip}:{SWARM_PORT}"
-            _mark(
-                seen.member,
-                MemberStatus.UNREACHABLE,
-                reason,
-                manager=_is_manager(n),
-                swarm_node_id=n.id,
-            )
+        status = MemberStatus.UNREACHABLE if reason else MemberStatus.READY
+        _mark(ours[swarm_id].member, status, reason, manager=_is_manager(n), swarm_node_id=swarm_id)
 
 
 def reconcile(organization: Organization) -> OrgOverlay:
@@ -279,6 +294,10 @@ def reconcile(organization: Organization) -> OrgOverlay:
         leader = next(
             (s for s in usable if s.has_control and s.cluster_id() == overlay.swarm_id), None
         )
+        if leader is None and any(s.error and s.member.manager for s in seen):
+            # A manager the control plane cannot reach right now may well be fine: starting
+            # the swarm again from what is left would split it. The next pass looks again.
+            return overlay
         if leader is None or not overlay.swarm_id:
             leader = _recover(overlay, usable)
         overlay.save()
@@ -286,7 +305,7 @@ def reconcile(organization: Organization) -> OrgOverlay:
             if s is leader or _in_swarm(s, leader):
                 continue
             state = s.swarm.get("LocalNodeState")
-            if state in ("pending", "error", "locked"):  # joining, or promoted: let it be
+            if state in ("pending", "locked"):  # joining, or promoted: let it be
                 _mark(s.member, MemberStatus.JOINING, _swarm_error(s))
                 continue
             _join(overlay, s, leader)
@@ -329,7 +348,11 @@ def _member(overlay: OrgOverlay, node: Node) -> OverlayMember:
 
 
 def _members_left(overlay: OrgOverlay, keep: list[int]) -> None:
-    """Members whose node is no longer Deployed and no longer in the swarm are Left."""
-    overlay.members.exclude(node_id__in=keep).filter(node__state__in=selectors.ENDED).exclude(
-        status=MemberStatus.LEFT
-    ).update(status=MemberStatus.LEFT, manager=False, swarm_node_id="", reason="")
+    """Members whose node ended are Left; those whose node is away for now (Unreachable,
+    Upgrading) keep their seat but say why they cannot take containers."""
+    away = overlay.members.exclude(node_id__in=keep).exclude(status=MemberStatus.LEFT)
+    away.filter(node__state__in=selectors.ENDED).update(
+        status=MemberStatus.LEFT, manager=False, swarm_node_id="", reason=""
+    )
+    for member in away.exclude(node__state__in=selectors.ENDED).select_related("node"):
+        _mark(member, MemberStatus.UNREACHABLE, f"overlay: the node is {member.node.state}")

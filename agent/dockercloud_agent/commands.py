@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from . import __version__
 from .dockerapi import DockerError
+from .peers import PeerArgsError
+from .peers import parse as parse_peers
+from .peers import probe as probe_peers
 from .upgrade import UpgradeRefused, check_upgrade
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,6 +69,7 @@ class CommandRunner:
             "upgrade_docker": self.upgrade_docker,
             "upgrade_agent": self.upgrade_agent,
             "deregister": self.deregister,
+            "probe_peers": self.probe_peers,
         }
 
     # --- dispatch ------------------------------------------------------------------------
@@ -163,6 +167,17 @@ class CommandRunner:
     def ping(self, args: Dict[str, Any]) -> Outcome:
         return Outcome(
             "pong", {"time": time.time(), "agent_version": __version__, "started": STARTED}
+        )
+
+    def probe_peers(self, args: Dict[str, Any]) -> Outcome:
+        try:
+            peers, timeout = parse_peers(args)
+        except PeerArgsError as exc:
+            raise CommandError(str(exc)) from None
+        unreachable = probe_peers(peers, timeout)
+        return Outcome(
+            "%d of %d reached" % (len(peers) - len(unreachable), len(peers)),
+            {"unreachable": unreachable},
         )
 
     def upgrade_docker(self, args: Dict[str, Any]) -> Outcome:

@@ -5,6 +5,7 @@ installed later joins by itself; a terminated manager is replaced and traffic st
 
 The lab runs the overlay unencrypted: its kernel drops IPsec ESP (shared LAB.md)."""
 
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,7 +19,7 @@ from nodes.models import Node
 from overlay import tokens
 from overlay.addresses import address_allocate
 from overlay.models import MemberStatus, OrgOverlay, OverlayMember
-from overlay.services import network_attach
+from overlay.services import OverlayUnavailable, network_attach
 
 from .conftest import _redis_url, wait_for
 from .test_byoh import _install, _install_command, _org_with_key
@@ -167,8 +168,10 @@ def test_overlay_mesh_across_nodes_and_organizations(control_plane, node_logs, s
         list(pool.map(_install, hosts[:4], commands))
     a1, a2, a3 = _deployed_nodes(org_a, 3)
     (b1,) = _deployed_nodes(org_b, 1)
+    started = time.monotonic()
     _mesh(org_a, 3, managers=3)
     _mesh(org_b, 1, managers=1)
+    print(f"meshes settled {time.monotonic() - started:.1f} s after the nodes were Deployed")
     overlay_a = OrgOverlay.objects.get(organization=org_a)
     overlay_b = OrgOverlay.objects.get(organization=org_b)
     assert overlay_a.swarm_id and overlay_b.swarm_id and overlay_a.swarm_id != overlay_b.swarm_id
@@ -196,11 +199,29 @@ def test_overlay_mesh_across_nodes_and_organizations(control_plane, node_logs, s
     # A fourth node of A, installed later, joins the mesh by itself (as a worker).
     _install(hosts[4], _install_command(control_plane, auth_a, org_a.name))
     a4 = _deployed_nodes(org_a, 4)[-1]
+    started = time.monotonic()
     members = _mesh(org_a, 4, managers=3)
+    print(f"the fourth node joined {time.monotonic() - started:.1f} s after it was Deployed")
     assert not next(m for m in members if m.node_id == a4.pk).manager
+
+    # Its gossip port closed, the node is shown with the reason, not silently left out.
+    rule = ["INPUT", "!", "-i", "lo", "-p", "tcp", "--dport", "7946", "-j", "DROP"]
+    hosts[4].run(["iptables", "-w", "-I", *rule])
+    reason = f"overlay: cannot reach {a4.public_ip}:7946"
+    wait_for(
+        lambda: OverlayMember.objects.filter(node=a4, status="Unreachable", reason=reason).exists(),
+        timeout=30,
+        message=reason,
+    )
+    assert OverlayMember.objects.filter(node=a2, status="Ready").exists()  # not its peers
+    with pytest.raises(OverlayUnavailable, match=reason):
+        network_attach(node=a4)
+    hosts[4].run(["iptables", "-w", "-D", *rule])
+    _mesh(org_a, 4, managers=3)
 
     # A manager is terminated: it leaves, the worker takes its place, traffic still flows.
     old_token = tokens.worker(overlay_a)
+    started = time.monotonic()
     _terminate(control_plane, auth_a, org_a.name, a1)
     wait_for(
         lambda: Node.objects.get(pk=a1.pk).state == "Terminated",
@@ -208,9 +229,21 @@ def test_overlay_mesh_across_nodes_and_organizations(control_plane, node_logs, s
         message="the manager's termination",
     )
     members = _mesh(org_a, 3, managers=3)
+    print(f"manager replaced {time.monotonic() - started:.1f} s after its termination began")
     assert {m.node_id for m in members} == {a2.pk, a3.pk, a4.pk}
     assert OverlayMember.objects.get(node=a1).status == MemberStatus.LEFT
     overlay_a.refresh_from_db()
     assert tokens.worker(overlay_a) != old_token  # rotated when the node left
     assert f"pong-{a3.hostname}" in _reached(a4, net_a, client_ip, server)
     listener.remove(force=True)
+
+    shown = requests.get(
+        f"{control_plane.url}/api/infra/v1/{org_a.name}/overlay/",
+        headers={"Authorization": auth_a},
+        timeout=10,
+    )
+    assert shown.status_code == 200 and shown.json()["subnet"] == overlay_a.subnet
+    assert sorted(m["role"] for m in shown.json()["members"]) == ["manager"] * 3
+    # The join tokens were never logged nor shown.
+    for text in (control_plane.log_text(), shown.text):
+        assert "SWMTKN" not in text and tokens.worker(overlay_a) not in text

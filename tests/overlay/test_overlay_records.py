@@ -15,7 +15,7 @@ from django.test import Client
 from accounts import services as account_services
 from accounts.audit import Actor
 from nodes.models import Node
-from overlay import swarm, tokens
+from overlay import peers, swarm, tokens
 from overlay.addresses import (
     OverlayFull,
     address_allocate,
@@ -24,7 +24,7 @@ from overlay.addresses import (
     swarm_pool,
 )
 from overlay.models import MemberStatus, OrgOverlay, OverlayMember
-from overlay.services import OverlayUnavailable, network_attach
+from overlay.services import OverlayUnavailable, network_attach, org_lock, overlay_reconcile
 from providers.crypto import data_key_rotate, org_encrypt
 
 from ..conftest import make_user
@@ -217,3 +217,43 @@ def test_the_node_page_shows_its_place_in_the_overlay(owner):
     assert "Overlay network" in page and "overlay: cannot reach 192.0.2.11:7946" in page
     assert overlay.subnet in page and "swarm worker" in page
     assert "SWMTKN" not in page
+
+
+def test_a_port_no_peer_reaches_names_its_owner_not_its_peers():
+    addresses = {"a": "10.0.0.1", "b": "10.0.0.2", "c": "10.0.0.3"}
+    managers = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+    closed = {"a": ["10.0.0.3:7946"], "b": ["10.0.0.3:7946"]}
+    assert peers.blame(addresses, managers, closed) == {"c": "overlay: cannot reach 10.0.0.3:7946"}
+    # One node alone failing to reach what the others reach: its own way out is closed.
+    outbound = {"c": ["10.0.0.1:7946", "10.0.0.2:2377"]}
+    assert peers.blame(addresses, managers, outbound) == {
+        "c": "overlay: cannot reach 10.0.0.1:7946 (and 1 more)"
+    }
+    assert peers.blame(addresses, managers, {}) == {}
+
+
+@pytest.mark.django_db
+def test_one_pass_at_a_time_on_an_organizations_swarm():
+    org = _org("locked")
+    other = _org("free")
+    with org_lock(org.pk) as held:
+        assert held
+        with org_lock(org.pk, wait=0.5) as second:  # another worker: waits, then gives up
+            assert not second
+        assert overlay_reconcile(organization=org) is None  # nothing done meanwhile
+        with org_lock(other.pk) as elsewhere:  # other organizations are not held up
+            assert elsewhere
+    assert overlay_reconcile(organization=org) is not None  # released: a pass (no nodes)
+
+
+@pytest.mark.django_db
+def test_a_member_whose_node_is_away_says_so_and_an_ended_one_left():
+    org = _org("away")
+    overlay = overlay_ensure(organization=org)
+    away = _node(org, state="Unreachable")
+    ended = _node(org, ip="192.0.2.12", state="Terminated")
+    for node in (away, ended):
+        OverlayMember.objects.create(node=node, overlay=overlay, status=MemberStatus.READY)
+    overlay_reconcile(organization=org)
+    assert OverlayMember.objects.get(node=away).reason == "overlay: the node is Unreachable"
+    assert OverlayMember.objects.get(node=ended).status == MemberStatus.LEFT
