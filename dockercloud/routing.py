@@ -8,6 +8,7 @@ from channels.auth import AuthMiddlewareStack
 from django.urls import path, re_path
 
 from agentapi.consumers import AgentConsumer
+from containers.consumers import ContainerLogConsumer
 from nodes.consumers import ActionLogConsumer, DockerCloudEventsConsumer, EventsConsumer
 
 NS = r"(?:(?P<ns>[^/]+)/)?"
@@ -18,4 +19,5 @@ websocket_urlpatterns = [
     path("ws/events/", AuthMiddlewareStack(EventsConsumer.as_asgi())),
     re_path(rf"^api/audit/v1/{NS}events/?$", DockerCloudEventsConsumer.as_asgi()),
     re_path(rf"^api/audit/v1/{NS}action/{UUID}/logs/?$", ActionLogConsumer.as_asgi()),
+    re_path(rf"^api/app/v1/{NS}container/{UUID}/logs/?$", ContainerLogConsumer.as_asgi()),
 ]

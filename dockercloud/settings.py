@@ -329,6 +329,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "nodes.tasks.reconcile_all",
         "schedule": float(DC_RECONCILE_INTERVAL),
     },
+    "containers-follow-daemon-events": {
+        "task": "containers.tasks.follow_daemon_events",
+        "schedule": float(DC_SWEEP_INTERVAL),
+    },
     "overlay-reconcile": {
         "task": "overlay.tasks.reconcile_all",
         "schedule": float(DC_OVERLAY_RECONCILE_INTERVAL),

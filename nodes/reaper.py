@@ -12,10 +12,14 @@ message that says so and what became of its object, which returns to a settled s
 - Node Cluster Deploy or Scale: the cluster becomes Partly deployed (Deploying if no node is
   Deployed) and its other open actions fail too; the reconciler keeps trying.
 - Node Cluster Terminate: the cluster stays Terminating; the reconciler keeps ending its nodes.
+- Actions on the objects of the apps above (containers): what their app registered says
+  (`register_recovery`).
 - Anything else (agent upgrade, health check, BYO over SSH): nothing else changed.
 
 A task redelivered after its worker died finds its action started and leaves it to the reaper.
 """
+
+from collections.abc import Callable
 
 from django.db import transaction
 from django.utils import timezone
@@ -27,6 +31,14 @@ from .clusters import cluster_fail_stuck
 from .models import Action, Node, NodeCluster, NodeState
 from .transitions import actions
 from .transitions.nodes import node_is, node_upgrade_abandon
+
+# Action name prefix -> how to settle its object: returns what became of it.
+_recoveries: dict[str, Callable[[Action], str]] = {}
+
+
+def register_recovery(prefix: str, recover: Callable[[Action], str]) -> None:
+    """An app above says how to settle the objects of its actions ("Container ...")."""
+    _recoveries[prefix] = recover
 
 
 def _took(action: Action) -> str:
@@ -73,6 +85,9 @@ CLUSTER_CONVERGING = ("Node Cluster Deploy", "Node Cluster Scale")
 def _message(action: Action, obj) -> str:
     """Return the action's object to a settled state; the message that says what happened."""
     took = _took(action)
+    for prefix, settle in _recoveries.items():
+        if action.action.startswith(prefix):
+            return f"No worker finished this in {took}; {settle(action)}."
     if isinstance(obj, NodeCluster):
         if action.action in CLUSTER_CONVERGING:
             reason = f"The node cluster did not reach its target in {took}"

@@ -22,6 +22,8 @@ CONTAINER_FRAMES: dict[str, tuple[DockerCloudAction, str]] = {
     "destroy": ("delete", "Terminated"),
 }
 # A platform event's action as the frame's action type (the events table stores plain text).
+MANAGED_LABEL = "cloud.docker.container.uuid"
+
 PLATFORM_ACTIONS: dict[str, DockerCloudAction] = {
     "create": "create",
     "update": "update",
@@ -85,15 +87,18 @@ def _dc_time(value: str) -> str:
 def dockercloud_frame(event: EventPayload) -> DockerCloudFrame | None:
     """The Docker Cloud stream frame for an event, or None if Docker Cloud had no such frame."""
     attrs = event["attributes"]
-    if event["type"] == "container" and event["node"]:
+    if event["type"] == "container" and event["node"] and event["seq"] is not None:
         mapped = CONTAINER_FRAMES.get(event["action"])
         if mapped is None or not event["actor"]:
             return None
+        # A container the control plane runs carries its uuid (containers.runtime.LABEL):
+        # its daemon's events speak of the API's container, not of the daemon's id.
+        container_id = attrs.get(MANAGED_LABEL) or event["actor"]
         return {
             "type": "container",
             "action": mapped[0],
             "parents": [node_uri(event["org"], event["node"])],
-            "resource_uri": container_uri(event["org"], event["actor"]),
+            "resource_uri": container_uri(event["org"], container_id),
             "state": mapped[1],
             "uuid": event["uuid"],
             "datetime": _dc_time(event["time"]),

@@ -22,6 +22,7 @@ from rest_framework.test import APIClient
 from accounts import services as account_services
 from accounts.audit import Actor
 from accounts.models import Role
+from containers.models import Container
 from nodes import services as node_services
 from nodes.models import Action, ActionState, ClusterState, Node, NodeCluster, NodeState
 from nodes.transitions import actions as node_actions
@@ -145,6 +146,39 @@ def _node_cases(label: str, key: str, grant_verbs: frozenset) -> list[Case]:
     ]
 
 
+def _container_cases() -> list[Case]:
+    """A container of the organization (no credential grant reaches containers)."""
+    uri = "/api/app/v1/acme/container/{container}/"
+    page = "/orgs/acme/containers/{container}/"
+    run = {"name": "c2", "image": "local/busybox:lab", "node": "{byo_node}"}
+    return [
+        Case("container view", MEMBERS, ("get", uri, None), ("get", page, None)),
+        Case("container logs page", MEMBERS, None, ("get", page + "logs/", None)),
+        Case(
+            "run a container",
+            WRITERS,
+            ("post", "/api/app/v1/acme/container/", run),
+            ("post", "/orgs/acme/containers/", run),
+            portal_ok=(302,),  # the form re-renders (200) when the run is refused
+        ),
+        Case(
+            "container stop", WRITERS, ("post", uri + "stop/", None), ("post", page + "stop/", None)
+        ),
+        Case(
+            "container redeploy",
+            WRITERS,
+            ("post", uri + "redeploy/", None),
+            ("post", page + "redeploy/", None),
+        ),
+        Case(
+            "container terminate",
+            WRITERS,
+            ("delete", uri, None),
+            ("post", page + "terminate/", None),
+        ),
+    ]
+
+
 def _create_cluster(label: str, credential_key: str, allowed: frozenset) -> Case:
     body = {"name": "c2", "region": DO_REGION, "node_type": DO_TYPE}
     form = {**body, "target_num_nodes": "1", "disk": "20"}
@@ -238,6 +272,7 @@ CASES = [
         GRANTEES,
         ("post", "/api/audit/v1/action/{pending_upgrade}/cancel/", None),
     ),
+    *_container_cases(),
     Case(
         "retry a health check of a granted node",
         WRITERS,
@@ -343,6 +378,10 @@ def world(owner, readonly_member, writer, outsider, do_api, do_token):
         "failed_check": _action(owner, granted_node, "Node Health Check", ActionState.FAILED).uuid,
     }
     Action.objects.filter(uuid=ids["pending_upgrade"]).update(can_be_canceled=True)
+    ids["container"] = Container.objects.create(
+        organization=owner.org, name="c1", image="local/busybox:lab", node=byo_node
+    ).uuid
+    Container.objects.filter(uuid=ids["container"]).update(state="Running")
     # The owner also belongs to another organization; this key of theirs is restricted to it.
     elsewhere = account_services.organization_create(actor=by_owner, name="initech")
     people = {
