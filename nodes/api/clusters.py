@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from core.api import StrictFieldsMixin
 from core.dockercloud import rfc1123
 from core.publicurl import public_base
+from core.schema import ERROR
 
 from .. import clusters, selectors
 from ..models import NodeCluster, NodeState
@@ -87,6 +88,10 @@ class ClusterSerializer(StrictFieldsMixin, serializers.Serializer):
     credential = serializers.UUIDField(required=False)
 
 
+# Verbs answer the cluster with 202 and the action to follow (X-DockerCloud-Action-URI).
+ACCEPTED = {202: ClusterSerializer}
+
+
 class ClusterUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
     target_num_nodes = serializers.IntegerField(required=False, min_value=0)
     tags = serializers.ListField(required=False)
@@ -144,7 +149,7 @@ class NodeClusterViewSet(InfraViewSet):
             )  # fmt: skip
         return with_action(cluster_body(cluster), act, code=status.HTTP_201_CREATED)
 
-    @extend_schema(request=ClusterUpdateSerializer)
+    @extend_schema(request=ClusterUpdateSerializer, responses=ACCEPTED)
     def partial_update(self, request, ns=None, uuid=None):
         cluster = self._cluster(uuid)
         body = ClusterUpdateSerializer(data=request.data)
@@ -157,17 +162,20 @@ class NodeClusterViewSet(InfraViewSet):
         act = self._verb(name, clusters.cluster_update, cluster, **body.validated_data)
         return with_action(cluster_body(self._cluster(uuid)), act)
 
+    @extend_schema(responses={**ACCEPTED, 400: ERROR})  # a cluster that is ending already
     def destroy(self, request, ns=None, uuid=None):
         cluster = self._cluster(uuid)
         act = self._verb("Node Cluster Terminate", clusters.cluster_terminate, cluster)
         return with_action(cluster_body(cluster), act)
 
+    @extend_schema(responses=ACCEPTED)
     @action(detail=True, methods=["post"])
     def deploy(self, request, ns=None, uuid=None):
         cluster = self._cluster(uuid)
         act = self._verb("Node Cluster Deploy", clusters.cluster_deploy, cluster)
         return with_action(cluster_body(cluster), act)
 
+    @extend_schema(responses=ACCEPTED)
     @action(detail=True, methods=["post"], url_path="docker-upgrade")
     def docker_upgrade(self, request, ns=None, uuid=None):
         cluster = self._cluster(uuid)

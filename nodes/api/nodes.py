@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from core.api import StrictFieldsMixin
 from core.dockercloud import rfc1123
+from core.schema import ERROR
 
 from .. import lifecycle, selectors
 from ..models import Node
@@ -81,6 +82,10 @@ class NodeUpdateSerializer(StrictFieldsMixin, NodeSerializer):
     pass
 
 
+# Verbs answer the node with 202 and the action to follow (X-DockerCloud-Action-URI).
+ACCEPTED = {202: NodeSerializer}
+
+
 NODE_FILTERS = {
     "uuid": "uuid",
     "uuid__startswith": "uuid__startswith",
@@ -129,7 +134,7 @@ class NodeViewSet(InfraViewSet):
     def retrieve(self, request, ns=None, uuid=None):
         return Response(node_body(self._node(uuid)))
 
-    @extend_schema(request=NodeUpdateSerializer)
+    @extend_schema(request=NodeUpdateSerializer, responses=ACCEPTED)
     def partial_update(self, request, ns=None, uuid=None):
         node = self._node(uuid)
         data = NodeUpdateSerializer(data=request.data, partial=True)
@@ -143,17 +148,20 @@ class NodeViewSet(InfraViewSet):
         )
         return with_action(node_body(node), act)
 
+    @extend_schema(responses={**ACCEPTED, 400: ERROR})  # a node that is ending already
     def destroy(self, request, ns=None, uuid=None):
         node = self._node(uuid)
         act = self._verb("Node Terminate", lifecycle.node_terminate, node)
         return with_action(node_body(node), act)
 
+    @extend_schema(responses=ACCEPTED)
     @action(detail=True, methods=["post"], url_path="docker-upgrade")
     def docker_upgrade(self, request, ns=None, uuid=None):
         node = self._node(uuid)
         act = self._verb("Node Upgrade Docker", lifecycle.node_docker_upgrade, node)
         return with_action(node_body(node), act)
 
+    @extend_schema(responses=ACCEPTED)
     @action(detail=True, methods=["post"], url_path="agent-upgrade")
     def agent_upgrade(self, request, ns=None, uuid=None):
         """Install this control plane's agent on the node (not in Docker Cloud's API)."""
@@ -161,6 +169,7 @@ class NodeViewSet(InfraViewSet):
         act = self._verb("Node Upgrade Agent", lifecycle.node_agent_upgrade, node)
         return with_action(node_body(node), act)
 
+    @extend_schema(responses=ACCEPTED)
     @action(detail=True, methods=["post"], url_path="health-check")
     def health_check(self, request, ns=None, uuid=None):
         node = self._node(uuid)

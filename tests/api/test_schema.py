@@ -58,3 +58,50 @@ def test_values_must_have_their_documented_json_type(owner, path, body, field):
     assert response.status_code == 400
     fields = response.json()["fields"]
     assert (field or "target_num_nodes") in fields
+
+
+def test_node_and_cluster_verbs_answer_what_their_schema_documents(owner):
+    from accounts.audit import Actor
+    from nodes import services as node_services
+    from nodes.models import NodeCluster
+    from nodes.transitions import liveness
+    from tests.nodes.test_registration import FACTS, make_csr
+
+    schema = Client().get("/api/schema/?format=json").json()["paths"]
+    _, token = node_services.registration_token_create(
+        actor=Actor(user=owner.user), organization=owner.org
+    )
+    node = node_services.node_register(token=token, csr=make_csr(), facts=FACTS, remote_ip=None)[
+        "node"
+    ]
+    liveness.node_set_reached(node_id=node.pk, connection="direct")
+    cluster = NodeCluster.objects.create(
+        organization=owner.org, name="c", provider="local", region="lab", node_type="small"
+    )
+    client = owner.client()
+    node_uri, cluster_uri = (
+        f"/api/infra/v1/acme/node/{node.uuid}/",
+        (f"/api/infra/v1/acme/nodecluster/{cluster.uuid}/"),
+    )
+    calls = [
+        ("patch", "/api/infra/v1/node/{uuid}/", node_uri, {"nickname": "n"}),
+        ("post", "/api/infra/v1/node/{uuid}/health-check/", node_uri + "health-check/", None),
+        (
+            "post",
+            "/api/infra/v1/node/{uuid}/docker-upgrade/",
+            node_uri + "docker-upgrade/",
+            None,
+        ),
+        ("delete", "/api/infra/v1/node/{uuid}/", node_uri, None),
+        ("delete", "/api/infra/v1/node/{uuid}/", node_uri, None),  # ending already: 400
+        ("patch", "/api/infra/v1/nodecluster/{uuid}/", cluster_uri, {"tags": [{"name": "a"}]}),
+        ("delete", "/api/infra/v1/nodecluster/{uuid}/", cluster_uri, None),
+    ]
+    for method, template, uri, body in calls:
+        response = (
+            getattr(client, method)(uri, body, format="json")
+            if body
+            else getattr(client, method)(uri)
+        )
+        documented = set(schema[template][method]["responses"])
+        assert str(response.status_code) in documented, (method, uri, response.status_code)
