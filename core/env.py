@@ -95,3 +95,16 @@ def generated_secret(path: Path, make: Callable[[], str]) -> str:
         finally:
             tmp.unlink()
         return path.read_text().strip()
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number; got {raw!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ImproperlyConfigured(f"{name} must be a finite number; got {raw!r}")
+    return value

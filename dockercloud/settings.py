@@ -16,6 +16,7 @@ from core import signing
 from core.clientip import LOOPBACK_NAMES, is_loopback
 from core.env import (
     env_bool,
+    env_float,
     env_int,
     env_list,
     env_networks,
@@ -331,6 +332,29 @@ DC_DIGITALOCEAN_API_URL = env_str("DC_DIGITALOCEAN_API_URL", "https://api.digita
 DC_HETZNER_API_URL = env_str("DC_HETZNER_API_URL", "https://api.hetzner.cloud/v1")
 # Events: kept this many days after the control plane received them; beat prunes hourly.
 DC_EVENT_RETENTION_DAYS = env_int("DC_EVENT_RETENTION_DAYS", 30)
+# Node maintenance (organizations may override the first three in their settings): past this
+# skew (seconds) the agent syncs the node's clock; an image unused this long is removed; rotated
+# json logs kept per container besides the current one (capped at 10 MB).
+DC_CLOCK_SKEW_MAX = env_float("DC_CLOCK_SKEW_MAX", 1.0)
+DC_IMAGE_UNUSED_MINUTES = env_int("DC_IMAGE_UNUSED_MINUTES", 30)
+DC_LOG_FILES_KEPT = env_int("DC_LOG_FILES_KEPT", 1)
+# Seconds between maintenance passes (clock checks, unused images listed); between image
+# removals; a node whose clock was synced is not synced again before this many seconds.
+DC_MAINTENANCE_INTERVAL = env_int("DC_MAINTENANCE_INTERVAL", 30)
+DC_IMAGE_CLEANUP_INTERVAL = env_int("DC_IMAGE_CLEANUP_INTERVAL", 300)
+DC_CLOCK_SYNC_COOLDOWN = env_int("DC_CLOCK_SYNC_COOLDOWN", 600)
+CELERY_BEAT_SCHEDULE |= {
+    # Safety net: signals push key changes at once; this re-pushes what a node missed.
+    "maintenance-push-keys": {"task": "maintenance.tasks.push_all", "schedule": 60.0},
+    "maintenance-check-clocks": {
+        "task": "maintenance.tasks.check_clocks",
+        "schedule": float(DC_MAINTENANCE_INTERVAL),
+    },
+    "maintenance-clean-images": {
+        "task": "maintenance.tasks.clean_images_all",
+        "schedule": float(DC_MAINTENANCE_INTERVAL),
+    },
+}
 CELERY_BEAT_SCHEDULE["nodes-prune-events"] = {
     "task": "nodes.tasks.prune_events",
     "schedule": 3600.0,

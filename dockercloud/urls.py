@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("nodes.events.urls")),
     path("api/v1/", include("accounts.api_urls")),
     path("api/v1/", include("agentapi.api_urls")),
+    path("api/v1/", include("maintenance.api_urls")),
     path("", include("agentapi.urls")),
     # Before nodes: /api/infra/v1/<ns>/... must not take the catalog's un-namespaced paths.
     path("", include("providers.api_urls")),
