@@ -181,6 +181,7 @@ class Agent:
                 "agent_version": __version__,
                 "docker_version": version,
                 "facts": facts,
+                "features": ["clock_probe"],
             }
         )
         self._hb_last = 0.0  # a heartbeat right away
