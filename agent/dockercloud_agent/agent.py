@@ -19,7 +19,7 @@ from .dockerapi import DockerAPI, DockerError
 from .dockerd import DockerdError, DockerdSupervisor, read_pidfile
 from .events import EventStream
 from .facts import dockerd_version, host_facts, metrics
-from .images import ImageTracker, image_clock, images_file
+from .images import ImageTracker, image_age_offset, images_file
 from .logcap import LogCap
 from .register import forget_registration
 from .tunnel import TunnelManager
@@ -58,7 +58,9 @@ class Agent:
         self.events = EventStream(paths, config, self.docker, self.channel.send)
         self.clock = Clock(config, lambda: config.save(paths))
         self.logcap = LogCap(self)
-        self.images = ImageTracker(self.docker, images_file(paths), image_clock(config))
+        self.images = ImageTracker(
+            self.docker, images_file(paths), age_offset=image_age_offset(config)
+        )
         self.events.listeners.append(self.images.on_event)
         self._hb_wake = threading.Event()
         self._hb_last = 0.0

@@ -7,7 +7,8 @@ stopped) has as in use now. An image seen for the first time counts as used then
 
 An image is never removed while a container uses it: removal goes tag by tag without
 ``force``, so the daemon itself refuses one a container took meanwhile. ``image_clock_offset``
-in agent.json moves this clock forward (the node lab's way to age images without waiting).
+in agent.json (seconds) is added to the time images are judged at, not to the uses recorded:
+the node lab's way to age images without waiting.
 """
 
 from __future__ import annotations
@@ -55,10 +56,17 @@ def kept(image: Dict[str, Any], patterns: List[str]) -> bool:
 
 
 class ImageTracker:
-    def __init__(self, docker: Any, path: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        docker: Any,
+        path: str,
+        clock: Callable[[], float] = time.time,
+        age_offset: Callable[[], float] = lambda: 0.0,
+    ) -> None:
         self.docker = docker
         self.path = path
         self.clock = clock
+        self.age_offset = age_offset
         self._lock = threading.Lock()
         self._used_names: Dict[str, float] = {}  # image names or ids from events, not resolved
         self.last_used: Dict[str, float] = self._load()
@@ -119,7 +127,7 @@ class ImageTracker:
 
     def candidates(self, unused_seconds: float, keep: List[str]) -> List[Dict[str, Any]]:
         state = self.refresh()
-        now = self.clock()
+        now = self.clock() + self.age_offset()
         found = []
         for image in state["images"]:
             image_id = str(image.get("Id") or "")
@@ -178,14 +186,14 @@ class ImageTracker:
         return {"candidates": [], "removed": removed[:MAX_REPORT], "failed": failed[:MAX_REPORT]}
 
 
-def image_clock(config: Any) -> Callable[[], float]:
-    def now() -> float:
-        offset = config.data.get("image_clock_offset") or 0
-        if isinstance(offset, bool) or not isinstance(offset, (int, float)):
-            offset = 0
-        return time.time() + float(offset)
+def image_age_offset(config: Any) -> Callable[[], float]:
+    def offset() -> float:
+        value = config.data.get("image_clock_offset") or 0
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return 0.0
+        return max(0.0, min(float(value), 10 * 365 * 86400.0))
 
-    return now
+    return offset
 
 
 def images_file(paths: Any) -> str:
