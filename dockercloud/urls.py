@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("providers.api_urls")),
     path("", include("nodes.api_urls")),
     path("", include("nodes.urls")),
+    path("", include("maintenance.urls")),
     path("", include("providers.urls")),
     path("", include("accounts.urls")),
     # Last: an /api/ path no route above took answers JSON (Django's 404 page is HTML).
