@@ -343,6 +343,16 @@ DC_LOG_FILES_KEPT = env_int("DC_LOG_FILES_KEPT", 1)
 DC_MAINTENANCE_INTERVAL = env_int("DC_MAINTENANCE_INTERVAL", 30)
 DC_IMAGE_CLEANUP_INTERVAL = env_int("DC_IMAGE_CLEANUP_INTERVAL", 300)
 DC_CLOCK_SYNC_COOLDOWN = env_int("DC_CLOCK_SYNC_COOLDOWN", 600)
+for _name, _value, _low, _high in (
+    ("DC_CLOCK_SKEW_MAX", DC_CLOCK_SKEW_MAX, 0.01, 3600),
+    ("DC_IMAGE_UNUSED_MINUTES", DC_IMAGE_UNUSED_MINUTES, 1, 525600),
+    ("DC_LOG_FILES_KEPT", DC_LOG_FILES_KEPT, 0, 20),
+    ("DC_MAINTENANCE_INTERVAL", DC_MAINTENANCE_INTERVAL, 1, 86400),
+    ("DC_IMAGE_CLEANUP_INTERVAL", DC_IMAGE_CLEANUP_INTERVAL, 1, 604800),
+    ("DC_CLOCK_SYNC_COOLDOWN", DC_CLOCK_SYNC_COOLDOWN, 0, 604800),
+):
+    if not _low <= _value <= _high:
+        raise ImproperlyConfigured(f"{_name} must be from {_low} to {_high}; got {_value}")
 CELERY_BEAT_SCHEDULE |= {
     # Safety net: signals push key changes at once; this re-pushes what a node missed.
     "maintenance-push-keys": {"task": "maintenance.tasks.push_all", "schedule": 60.0},

@@ -218,3 +218,11 @@ def test_keep_list_patterns_and_bad_arguments(tmp_path):
     for args in ({"unused_seconds": 10}, {"unused_seconds": 600, "keep": [""]}, {"keep": []}):
         with pytest.raises(ValueError):
             tracker.cleanup(args)
+
+
+def test_the_lab_offset_ages_images_without_changing_the_uses_recorded(tmp_path):
+    state = tmp_path / "images.json"
+    tracker = ImageTracker(FakeDaemon(), str(state), Wall(100.0), age_offset=lambda: 3600.0)
+    found = tracker.cleanup({"unused_seconds": 1800, "dry_run": True})["candidates"]
+    assert [c["id"] for c in found] == ["sha256:aaa", "sha256:bbb", "sha256:ccc"]
+    assert json.loads(state.read_text())["last_used"]["sha256:aaa"] == 100.0
