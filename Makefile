@@ -51,8 +51,9 @@ fmt: $(VENV)/.dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Sets up the same private PostgreSQL and Redis as `make test`, then prints each benchmark's figures.
 bench: $(VENV)/.dev
-	@ls bench/*.py >/dev/null 2>&1 && for b in bench/*.py; do $(PY) $$b; done || echo "no benchmarks yet"
+	bash scripts/bench.sh
 
 clean:
 	rm -rf .testenv .pytest_cache .mypy_cache

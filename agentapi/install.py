@@ -16,11 +16,11 @@ def install_args() -> str:
     return f"--sha256 {sha256}"
 
 
-def install_command(base: str, token: str, *, sudo: bool = True) -> str:
-    """`curl -fsSL BASE/install/TOKEN | sudo sh -s -- --sha256 HEX` (without sudo: as root)."""
+def install_command(base: str, token: str) -> str:
+    """`curl -fsSL BASE/install/TOKEN | sh -s -- --sha256 HEX`: the same on every host, the
+    script raises itself to root (through sudo when it runs as another user)."""
     url = shlex.quote(f"{base}/install/{token}")
-    shell = "sudo sh" if sudo else "sh"
-    return f"curl -fsSL {url} | {shell} -s -- {install_args()}"
+    return f"curl -fsSL {url} | sh -s -- {install_args()}"
 
 
 class Bundle:

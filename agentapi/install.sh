@@ -2,7 +2,10 @@
 # dockercloud node installer: installs Docker Engine (from the distro) and the dockercloud agent,
 # registers this host with the control plane and starts the agent.
 #
-#   curl -fsSL '@@SERVER@@/install/@@TOKEN@@' | sudo sh -s -- --sha256 AGENT_SHA256
+#   curl -fsSL '@@SERVER@@/install/@@TOKEN@@' | sh -s -- --sha256 AGENT_SHA256
+#
+# Run by another user than root, it fetches itself again and runs through sudo (which asks for
+# the user's password on the terminal): many servers run as root have no sudo at all.
 #
 # The agent is run only if its sha256 is the one the install command carries (the command
 # comes from the control plane's portal or API; the download may come through anything).
@@ -298,12 +301,26 @@ wait_for_agent() {
     done
 }
 
+# become_root ARGS: return as root, or run this installer again through sudo and exit with its
+# status. The script came through a pipe, so it cannot re-run its own file: it fetches itself.
+become_root() {
+    [ "$(id -u)" = 0 ] && return 0
+    have sudo || die "run it as root (this host has no sudo): su -c \"curl -fsSL '$SERVER/install/$TOKEN' | sh -s -- --sha256 $AGENT_SHA256\""
+    say "not root: running the installer through sudo"
+    if have curl; then
+        curl -fsSL --retry 3 --connect-timeout 20 "$SERVER/install/$TOKEN" </dev/null | sudo sh -s -- "$@"
+    elif have wget; then
+        wget -q -T 60 -O - "$SERVER/install/$TOKEN" </dev/null | sudo sh -s -- "$@"
+    else
+        die "run it as root: this host has neither curl nor wget to fetch the installer again"
+    fi
+    exit $?
+}
+
 main() {
     trap cleanup EXIT
     parse_args "$@"
-    if [ "$(id -u)" != 0 ]; then
-        die "run it as root: curl -fsSL '$SERVER/install/$TOKEN' | sudo sh -s -- --sha256 $AGENT_SHA256"
-    fi
+    become_root "$@"
     detect_os
     install_prerequisites
     install_docker

@@ -10,7 +10,7 @@ from django.shortcuts import redirect
 from accounts.audit import Actor
 from accounts.forms import apply_errors
 from accounts.views.base import no_store, org_view, render_org
-from core.publicurl import public_base
+from core.publicurl import public_base, unreachable_reason
 from nodes import services as node_services
 from nodes.models import FINAL_ACTION_STATES
 from nodes.views.byo import list_page
@@ -60,8 +60,11 @@ def token_create(request, access):
     _, plaintext = node_services.registration_token_create(
         actor=Actor.from_request(request), organization=access.organization
     )
+    base = public_base(request)
     context = {
-        "command": install_command(public_base(request), plaintext),
+        "command": install_command(base, plaintext),
+        "unreachable": unreachable_reason(base),
+        "base": base,
         "ttl_minutes": settings.DC_REGISTRATION_TOKEN_TTL // 60,
     }
     return no_store(render_org(request, "nodes/token_created.html", access, context))

@@ -114,7 +114,7 @@ def install_command(*, base: str, token: str, username: str, sudo_password: bool
     sudo reads the password from standard input (`-S`, no prompt) when we log in with one;
     with a key, sudo must not ask (`-n`), so it fails at once with its own clear message.
     """
-    pipeline = install.install_command(base, token, sudo=False)
+    pipeline = install.install_command(base, token)
     if username == "root":
         return pipeline
     sudo = "sudo -S -p ''" if sudo_password else "sudo -n"

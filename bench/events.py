@@ -337,8 +337,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     base_db, redis = os.environ.get("DATABASE_URL", ""), os.environ.get("REDIS_URL", "")
     if not base_db.startswith("postgres") or not redis:
-        print("bench/events.py: needs DATABASE_URL (PostgreSQL) and REDIS_URL; skipped")
-        return 0
+        print("bench/events.py: needs DATABASE_URL (PostgreSQL) and REDIS_URL: run `make bench`")
+        return 1
     db_url, drop = scratch_database(base_db)
     redis_url = f"{redis.rsplit('/', 1)[0]}/{args.redis_db}"
     import redis as redis_client

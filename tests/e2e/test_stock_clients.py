@@ -31,7 +31,7 @@ def test_stock_cli_runs_the_byo_node_lifecycle(clients, control_plane, lab_hosts
     byo = clients.cli("node", "byo", namespace="acme").stdout
     token = re.search(r"sudo -H sh -s (\S+)", byo).group(1)
     host = lab_hosts(1)[0]
-    install = install_command(control_plane.public_url, token, sudo=False)  # ours, not theirs
+    install = install_command(control_plane.public_url, token)  # ours, not theirs
     result = host.run(["sh", "-c", install], check=False, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     node = wait_for(

@@ -8,6 +8,7 @@ import socket
 from dataclasses import dataclass
 
 import pytest
+from django.utils.html import escape
 
 from accounts.audit import Actor
 from accounts.models import AuditEntry
@@ -227,7 +228,7 @@ def test_token_is_shown_once_as_an_install_command(client, acme_nodes, owner):
     assert response["Cache-Control"] == "no-store"
     command = response.context["command"]
     assert command.startswith("curl -fsSL http://testserver/install/dcr_")
-    assert command.endswith(f" | sudo sh -s -- --sha256 {agent_pyz()[1]}")
+    assert command.endswith(f" | sh -s -- --sha256 {agent_pyz()[1]}")
     assert command in response.content.decode()
     token = command.split("/install/")[1].split()[0]
     assert token not in client.get(f"{BASE}/nodes/").content.decode()
@@ -370,3 +371,25 @@ def test_bad_tags_are_a_clear_message_and_change_nothing(client, acme_nodes, wri
     assert "Each tag needs a name of 1 to 100 characters." in text(response)
     assert _snapshot() == before
     assert Node.objects.get(pk=node.pk).nickname == node.nickname
+
+
+@pytest.mark.parametrize(
+    "host, warned",
+    [
+        ("127.0.0.1:8000", "127.0.0.1 is a loopback address"),
+        ("localhost:8000", "localhost is this machine's own name"),
+        ("[::1]:8000", "::1 is a loopback address"),
+        ("169.254.3.4", "169.254.3.4 is link-local"),
+        ("10.0.0.5:8000", None),
+        ("cp.example.com", None),
+    ],
+)
+def test_an_install_command_other_hosts_cannot_use_says_so(client, acme_nodes, owner, host, warned):
+    client.force_login(owner.user)
+    response = client.post(f"{BASE}/nodes/token/", HTTP_HOST=host)
+    assert response.status_code == 200
+    page = response.content.decode()
+    if warned:
+        assert escape(warned) in page and "DC_PUBLIC_URL" in page
+    else:
+        assert 'id="unreachable-base"' not in page
