@@ -9,8 +9,9 @@ from nodes.models import Node, NodeState
 from .models import ImageRemoval, MaintenanceSettings, NodeMaintenance
 
 HISTORY_LIMIT = 100
-# The nodes maintenance talks to: their agent has (or soon will have) a channel.
-LIVE_STATES = (NodeState.DEPLOYED, NodeState.UNREACHABLE, NodeState.UPGRADING)
+# The nodes maintenance talks to: their agent is connected. One back from Unreachable gets a
+# push then (`nodes.hooks.on_deployed`); an upgrading agent is busy being replaced.
+LIVE_STATES = (NodeState.DEPLOYED,)
 
 
 def settings_get(*, organization: Organization) -> MaintenanceSettings:

@@ -21,7 +21,7 @@ from accounts.models import Organization, Team
 from nodes.agent_rpc import AgentUnavailable, agent_command
 from nodes.events.render import node_uri
 from nodes.events.services import platform_event_record
-from nodes.models import Node, NodeState
+from nodes.models import Node
 
 from . import selectors
 from .models import (
@@ -190,7 +190,7 @@ def clocks_due() -> list[int]:
     due = []
     cooldown = timezone.now() - timedelta(seconds=settings.DC_CLOCK_SYNC_COOLDOWN)
     maxima: dict[int, float] = {}
-    for node in selectors.live_nodes().filter(state=NodeState.DEPLOYED):
+    for node in selectors.live_nodes():
         org = node.organization
         if org.pk not in maxima:
             row = selectors.settings_get(organization=org)
