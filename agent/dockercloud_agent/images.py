@@ -33,6 +33,7 @@ MAX_REPORT = 200
 MAX_KEEP_PATTERNS = 200
 MAX_PATTERN = 256
 MAX_RECORDS = 100000
+SAVE_EVERY = 5.0  # seconds: at most this much of the events' record is lost in a crash
 
 
 def _image_names(image: Dict[str, Any]) -> List[str]:
@@ -68,27 +69,34 @@ class ImageTracker:
         self.clock = clock
         self.age_offset = age_offset
         self._lock = threading.Lock()
-        self._used_names: Dict[str, float] = {}  # image names or ids from events, not resolved
-        self.last_used: Dict[str, float] = self._load()
+        self._saved_at = 0.0
+        data = self._load()
+        self.last_used: Dict[str, float] = data["last_used"]
+        # Image names (or ids) from events, resolved to images on the next refresh; saved too,
+        # so a restart in between loses no use.
+        self._used_names: Dict[str, float] = data["names"]
 
-    def _load(self) -> Dict[str, float]:
+    def _load(self) -> Dict[str, Dict[str, float]]:
         try:
             with open(self.path, encoding="utf-8") as f:
                 data = json.load(f)
         except (OSError, ValueError):
-            return {}
-        records = data.get("last_used") if isinstance(data, dict) else None
-        if not isinstance(records, dict):
-            return {}
-        return {
-            str(k): float(v)
-            for k, v in records.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-        }
+            data = {}
+        found: Dict[str, Dict[str, float]] = {}
+        for key in ("last_used", "names"):
+            records = data.get(key) if isinstance(data, dict) else None
+            records = records if isinstance(records, dict) else {}
+            found[key] = {
+                str(k): float(v)
+                for k, v in list(records.items())[:MAX_RECORDS]
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            }
+        return found
 
     def _save(self) -> None:
-        body = json.dumps({"last_used": self.last_used}, sort_keys=True).encode("utf-8")
-        write_file_atomic(self.path, body, 0o600)
+        data = {"last_used": self.last_used, "names": self._used_names}
+        write_file_atomic(self.path, json.dumps(data, sort_keys=True).encode("utf-8"), 0o600)
+        self._saved_at = time.monotonic()
 
     def on_event(self, event: Dict[str, Any]) -> None:
         """A daemon event (as ``events.normalize`` shapes it): a container's image was used."""
@@ -98,8 +106,13 @@ class ImageTracker:
         image = attributes.get("image")
         if isinstance(image, str) and image:
             with self._lock:
-                if len(self._used_names) < MAX_RECORDS:
+                if len(self._used_names) < MAX_RECORDS or image in self._used_names:
                     self._used_names[image] = self.clock()
+                if time.monotonic() - self._saved_at >= SAVE_EVERY:
+                    try:
+                        self._save()
+                    except OSError as exc:
+                        log.warning("saving %s failed: %s", self.path, exc)
 
     def refresh(self) -> Dict[str, Any]:
         """Update the record from the daemon; return ``{images, in_use}`` as listed now."""

@@ -104,6 +104,9 @@ class LogCap:
     def __init__(self, agent: Any) -> None:
         self.agent = agent
         self.stopped = threading.Event()
+        # Container id -> its json log path, or "" when it logs otherwise: fixed once the
+        # container has started, so each is inspected until then only.
+        self._paths: Dict[str, str] = {}
 
     def start(self) -> None:
         threading.Thread(target=self._loop, name="log-cap", daemon=True).start()
@@ -133,22 +136,32 @@ class LogCap:
             return []
         cap = settings(self.agent.config)
         rotated = []
-        for summary in docker.containers(all=True, timeout=10):
-            cid = summary.get("Id")
-            if not isinstance(cid, str):
-                continue
-            try:
-                info = docker.inspect_container(cid)
-            except DockerError:
-                continue  # removed meanwhile
-            config = (info.get("HostConfig") or {}).get("LogConfig") or {}
-            path = info.get("LogPath")
-            if config.get("Type") != "json-file" or not isinstance(path, str) or not path:
-                continue
-            if rotate(path, cap["max_bytes"], cap["keep"]):
+        ids = [c.get("Id") for c in docker.containers(all=True, timeout=10)]
+        ids = [cid for cid in ids if isinstance(cid, str)]
+        self._paths = {cid: self._paths[cid] for cid in ids if cid in self._paths}
+        for cid in ids:
+            path = self._paths.get(cid)
+            if path is None:
+                try:
+                    path = self._json_log(docker.inspect_container(cid))
+                except DockerError:
+                    continue  # removed meanwhile
+                if path is not None:
+                    self._paths[cid] = path
+            if path and rotate(path, cap["max_bytes"], cap["keep"]):
                 rotated.append(cid)
                 log.info("container %s: json log rotated at %d bytes", cid[:12], cap["max_bytes"])
         return rotated
+
+    @staticmethod
+    def _json_log(info: Dict[str, Any]) -> Optional[str]:
+        """The container's json log, "" if it logs otherwise, None if not known yet (a
+        container gets its log path when it first starts)."""
+        config = (info.get("HostConfig") or {}).get("LogConfig") or {}
+        if config.get("Type") != "json-file":
+            return ""
+        path = info.get("LogPath")
+        return path if isinstance(path, str) and path else None
 
     def configure(self, args: Dict[str, Any]) -> Dict[str, Any]:
         """``rotate_logs {max_bytes, keep}``: save the cap, set the daemon's options for its

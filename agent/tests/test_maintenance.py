@@ -226,3 +226,19 @@ def test_the_lab_offset_ages_images_without_changing_the_uses_recorded(tmp_path)
     found = tracker.cleanup({"unused_seconds": 1800, "dry_run": True})["candidates"]
     assert [c["id"] for c in found] == ["sha256:aaa", "sha256:bbb", "sha256:ccc"]
     assert json.loads(state.read_text())["last_used"]["sha256:aaa"] == 100.0
+
+
+def test_a_use_seen_in_events_survives_a_restart_before_the_next_pass(tmp_path):
+    daemon, now = FakeDaemon(), Wall(10000.0)
+    state = str(tmp_path / "images.json")
+    ImageTracker(daemon, state, now).refresh()  # every image first seen at 10000
+    now.now = 12000.0
+    tracker = ImageTracker(daemon, state, now)
+    tracker.on_event(
+        {"type": "container", "action": "start", "actor": {"attributes": {"image": "app:1"}}}
+    )
+    now.now = 12100.0
+    restarted = ImageTracker(daemon, state, now)  # no pass ran in between
+    found = restarted.cleanup({"unused_seconds": 1800, "dry_run": True})["candidates"]
+    assert "sha256:aaa" not in [c["id"] for c in found]
+    assert [c["id"] for c in found] == ["sha256:bbb", "sha256:ccc"]

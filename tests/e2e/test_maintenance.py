@@ -8,6 +8,7 @@ import base64
 import io
 import json
 import os
+import time
 
 import paramiko
 import pytest
@@ -130,12 +131,16 @@ def test_node_maintenance_keys_clock_logs_and_images(control_plane, lab_hosts):
         cp, member_auth, "POST", "/api/v1/user/sshkeys/", json={"label": "m", "public_key": public}
     )
     assert not _login(host.address, pkey)
+    added = time.monotonic()
     _api(cp, auth, "POST", f"{ns}/members/", json={"username": "mallory"})
     wait_for(lambda: _login(host.address, pkey), timeout=60, message="the member's key to log in")
+    print(f"key accepted {time.monotonic() - added:.1f} s after the member was added")
     with open(keys_file) as f:
         assert f.readline() == manual_key + "\n"  # the line outside the block stays first
+    removed = time.monotonic()
     _api(cp, auth, "DELETE", f"{ns}/members/mallory/")
     wait_for(lambda: not _login(host.address, pkey), timeout=60, message="the key to be refused")
+    print(f"key refused {time.monotonic() - removed:.1f} s after the member was removed")
     assert open(keys_file).read().startswith(manual_key + "\n")
 
     # --- Clock: 5 s ahead -> the control plane syncs it (recorded) -> an event, skew ~0 after.
