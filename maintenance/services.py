@@ -35,7 +35,7 @@ from .models import (
 log = logging.getLogger(__name__)
 
 LOG_CAP_BYTES = 10 * 1024 * 1024
-PUSH_TIMEOUT = 20
+PUSH_TIMEOUT = 10
 SYNC_TIMEOUT = 150
 IMAGES_TIMEOUT = 300
 PING_TIMEOUT = 10
@@ -186,9 +186,12 @@ def node_measure_skew(*, node: Node) -> float | None:
 
 def clocks_due() -> list[int]:
     """Nodes whose last heartbeat showed a skew past their organization's maximum and that
-    were not synced lately; flags are cleared on nodes back within it."""
+    were not synced lately, each claimed (its sync time set, conditionally: a check running
+    beside this one, or the next one while a slow sync runs, does not queue it again); flags
+    are cleared on nodes back within the maximum."""
     due = []
-    cooldown = timezone.now() - timedelta(seconds=settings.DC_CLOCK_SYNC_COOLDOWN)
+    now = timezone.now()
+    cooldown = now - timedelta(seconds=settings.DC_CLOCK_SYNC_COOLDOWN)
     maxima: dict[int, float] = {}
     for node in selectors.live_nodes():
         org = node.organization
@@ -203,7 +206,12 @@ def clocks_due() -> list[int]:
                 NodeMaintenance.objects.filter(pk=state.pk).update(clock_flagged=False)
             continue
         if state.clock_synced_at is None or state.clock_synced_at < cooldown:
-            due.append(node.pk)
+            state = _state(node)
+            claimed = NodeMaintenance.objects.filter(
+                pk=state.pk, clock_synced_at=state.clock_synced_at
+            ).update(clock_synced_at=now)
+            if claimed:
+                due.append(node.pk)
     return due
 
 

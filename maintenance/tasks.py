@@ -12,18 +12,30 @@ from . import selectors, services
 log = logging.getLogger(__name__)
 
 
-@shared_task(ignore_result=True)
-def push_org(organization_id: int) -> None:
+# A node whose agent is reconnecting (restarted, upgraded, a network blip) misses a push: try
+# again soon, so a key change reaches every node within a minute; the beat job catches the rest.
+PUSH_RETRIES = 8
+PUSH_RETRY_SECONDS = 3
+
+
+@shared_task(bind=True, ignore_result=True, max_retries=PUSH_RETRIES)
+def push_org(self, organization_id: int) -> None:
     """Keys and log settings to every live node of an organization (a change was made)."""
-    for node in selectors.live_nodes().filter(organization_id=organization_id):
-        services.node_push(node=node)
+    missed = [
+        node.pk
+        for node in selectors.live_nodes().filter(organization_id=organization_id)
+        if not services.node_push(node=node)
+    ]
+    if missed and self.request.retries < PUSH_RETRIES:
+        raise self.retry(countdown=PUSH_RETRY_SECONDS)
 
 
-@shared_task(ignore_result=True)
-def push_node(node_id: int) -> None:
+@shared_task(bind=True, ignore_result=True, max_retries=PUSH_RETRIES)
+def push_node(self, node_id: int) -> None:
     node = node_by_id(node_id=node_id)
-    if node is not None:
-        services.node_push(node=node, force=True)
+    if node is not None and not services.node_push(node=node, force=True):
+        if self.request.retries < PUSH_RETRIES:
+            raise self.retry(countdown=PUSH_RETRY_SECONDS)
 
 
 @shared_task(ignore_result=True)

@@ -144,17 +144,18 @@ def test_node_maintenance_keys_clock_logs_and_images(control_plane, lab_hosts):
     assert open(keys_file).read().startswith(manual_key + "\n")
 
     # --- Clock: 5 s ahead -> the control plane syncs it (recorded) -> an event, skew ~0 after.
-    state = wait_for(
-        lambda: NodeMaintenance.objects.filter(node=node, clock_synced_at__isnull=False).first(),
+    event = wait_for(
+        lambda: DockerEvent.objects.filter(node=node, attributes__maintenance="clock_sync").first(),
         timeout=60,
         message="the clock sync",
         seen=lambda: f"skew={Node.objects.get(pk=node.pk).clock_skew}",
     )
+    state = NodeMaintenance.objects.get(node=node)
     assert 4.0 < state.clock_skew_before < 6.0 and abs(state.clock_skew_after) < 1.0
     assert not state.clock_flagged
     assert host.run(["cat", RECORD]).stdout == SYNC + "\n"
-    event = DockerEvent.objects.get(node=node, attributes__maintenance="clock_sync")
     assert event.attributes["command"] == SYNC
+    assert event.attributes["skew_before"] == state.clock_skew_before
     assert AuditEntry.objects.filter(action="node.clock_sync", object_id=str(node.uuid)).exists()
     wait_for(
         lambda: abs(Node.objects.get(pk=node.pk).clock_skew) < 1.0,

@@ -163,3 +163,14 @@ def test_a_node_still_skewed_after_the_sync_is_flagged_until_it_is_back(owner, s
     Node.objects.filter(pk=node.pk).update(clock_skew=0.1)
     assert services.clocks_due() == []
     assert not NodeMaintenance.objects.get(node=node).clock_flagged
+
+
+def test_a_skewed_node_is_claimed_once(owner, settings):
+    settings.DC_CLOCK_SKEW_MAX = 1.0
+    node, _ = register_node(owner)
+    liveness.node_set_reached(node_id=node.pk, connection="direct")
+    Node.objects.filter(pk=node.pk).update(clock_skew=-4.0)
+    assert services.clocks_due() == [node.pk]
+    assert services.clocks_due() == []  # claimed: the next check does not queue it again
+    settings.DC_CLOCK_SYNC_COOLDOWN = 0
+    assert services.clocks_due() == [node.pk]
