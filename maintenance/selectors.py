@@ -8,7 +8,14 @@ from nodes.models import Node, NodeState
 
 from .models import ImageRemoval, MaintenanceSettings, NodeMaintenance
 
-HISTORY_LIMIT = 100
+# What the agent writes into authorized_keys (its own list: dockercloud_agent.sshkeys).
+KEY_TYPES = frozenset(
+    {
+        "ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com",
+        "sk-ecdsa-sha2-nistp256@openssh.com", "ssh-dss",
+    }
+)  # fmt: skip
 # The nodes maintenance talks to: their agent is connected. One back from Unreachable gets a
 # push then (`nodes.hooks.on_deployed`); an upgrading agent is busy being replaced.
 LIVE_STATES = (NodeState.DEPLOYED,)
@@ -47,7 +54,8 @@ def authorized_keys(*, organization: Organization, row: MaintenanceSettings) -> 
     lines = []
     for key in keys:
         kind, blob = key.public_key.split()[:2]
-        lines.append(f"{kind} {blob} {key.user.username}@dockercloud")
+        if kind in KEY_TYPES:
+            lines.append(f"{kind} {blob} {key.user.username}@dockercloud")
     return lines
 
 

@@ -135,7 +135,9 @@ def _state(node: Node) -> NodeMaintenance:
 
 def node_push(*, node: Node, force: bool = False) -> bool:
     """Send the node its key block and log cap when they changed (or `force`, or an hour
-    went by); True when the node has them now."""
+    went by). False when its agent did not answer (worth trying again soon); an agent that
+    answered with an error (no such user on the host) is recorded and tried again by the beat
+    job, with the node's other work."""
     row = selectors.settings_get(organization=node.organization)
     keys = {
         "user": row.ssh_user,
@@ -145,6 +147,7 @@ def node_push(*, node: Node, force: bool = False) -> bool:
     state = _state(node)
     stale = state.keys_pushed_at is None or timezone.now() - state.keys_pushed_at > REPUSH_AFTER
     fields: dict[str, object] = {}
+    error = ""
     try:
         if force or stale or state.keys_digest != _digest(keys):
             _command(node, "set_authorized_keys", keys, PUSH_TIMEOUT)
@@ -153,17 +156,29 @@ def node_push(*, node: Node, force: bool = False) -> bool:
         if force or stale or state.logs_digest != _digest(logs):
             _command(node, "rotate_logs", logs, PUSH_TIMEOUT)
             fields["logs_digest"] = _digest(logs)
-        fields["push_error"] = ""
+    except CommandRefused as exc:
+        error = str(exc)[:300]
     except AgentUnavailable as exc:
-        fields["push_error"] = str(exc)[:300]
+        error = str(exc)[:300]
+        fields["push_error"] = error
+        NodeMaintenance.objects.filter(pk=state.pk).update(**fields)
+        return False
+    fields["push_error"] = error
     NodeMaintenance.objects.filter(pk=state.pk).update(**fields)
-    return not fields["push_error"]
+    return True
+
+
+class CommandRefused(AgentUnavailable):
+    """The agent answered, with an error."""
+
+
+REFUSED = "the agent refused "
 
 
 def _command(node: Node, name: str, args: dict, timeout: float) -> dict:
     result = agent_command(node.uuid, name, args, timeout=timeout)
     if not result.get("ok"):
-        raise AgentUnavailable(f"{name}: {str(result.get('error') or 'failed')[:250]}")
+        raise CommandRefused(f"{REFUSED}{name}: {str(result.get('error') or 'failed')[:250]}")
     return result.get("data") or {}
 
 

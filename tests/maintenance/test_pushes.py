@@ -93,3 +93,11 @@ def test_a_push_sends_only_what_changed_and_records_an_unreachable_agent(owner, 
     monkeypatch.setattr("maintenance.services.agent_command", gone)
     assert services.node_push(node=node, force=True) is False
     assert "did not answer" in NodeMaintenance.objects.get(node=node).push_error
+
+    def refused(*args, **kwargs):
+        return {"ok": False, "error": "no user 'deploy' on this host", "data": {}}
+
+    monkeypatch.setattr("maintenance.services.agent_command", refused)
+    assert services.node_push(node=node, force=True) is True  # answered: no quick retry
+    error = NodeMaintenance.objects.get(node=node).push_error
+    assert error == "the agent refused set_authorized_keys: no user 'deploy' on this host"
