@@ -36,7 +36,7 @@ def organization_access(*, request, name: str) -> Access:
 def members_list(*, organization: Organization) -> QuerySet[Membership]:
     return (
         Membership.objects.filter(organization=organization)
-        .select_related("user")
+        .select_related("user", "organization")
         .order_by("user__username")
     )
 
@@ -49,7 +49,11 @@ def member_get(*, organization: Organization, username: str) -> Membership:
 
 
 def teams_list(*, organization: Organization) -> QuerySet[Team]:
-    return Team.objects.filter(organization=organization).prefetch_related("members")
+    return (
+        Team.objects.filter(organization=organization)
+        .select_related("organization")
+        .prefetch_related("members")
+    )
 
 
 def team_get(*, organization: Organization, uuid) -> Team:
@@ -60,7 +64,9 @@ def team_get(*, organization: Organization, uuid) -> Team:
 
 
 def invitations_list(*, organization: Organization) -> QuerySet[Invitation]:
-    return Invitation.objects.filter(organization=organization).select_related("team", "invited_by")
+    return Invitation.objects.filter(organization=organization).select_related(
+        "organization", "team", "invited_by"
+    )
 
 
 def invitation_get(*, organization: Organization, uuid) -> Invitation:
@@ -71,7 +77,11 @@ def invitation_get(*, organization: Organization, uuid) -> Invitation:
 
 
 def service_accounts_list(*, organization: Organization) -> QuerySet[User]:
-    return User.objects.filter(service_org=organization).order_by("username")
+    return (
+        User.objects.filter(service_org=organization)
+        .select_related("service_org")
+        .order_by("username")
+    )
 
 
 def service_account_get(*, organization: Organization, uuid) -> User:

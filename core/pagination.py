@@ -5,14 +5,31 @@ and `previous` are root-relative paths that keep the caller's filters (the Go SD
 first five characters, `/api/`, of `next`).
 """
 
+import hashlib
 from urllib.parse import urlencode
 
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import EmptyResultSet
+from django.db.models import QuerySet
 from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 MAX_OFFSET = 2**31 - 1
+
+
+def _count_key(queryset) -> str | None:
+    """The cache key of a queryset's count: its database and SQL with parameters."""
+    if not isinstance(queryset, QuerySet):
+        return None
+    try:
+        sql, params = queryset.query.sql_with_params()
+    except EmptyResultSet:
+        return None
+    digest = hashlib.sha256(f"{queryset.db}\0{sql}\0{params!r}".encode()).hexdigest()
+    return f"dc:list-count:{digest}"
 
 
 class EnvelopePagination(LimitOffsetPagination):
@@ -27,6 +44,31 @@ class EnvelopePagination(LimitOffsetPagination):
     limit: int
     offset: int
     count: int
+    more: bool  # a row after this page exists (read with the page, never from the count)
+
+    def get_count(self, queryset) -> int:
+        """Exact below DC_LIST_COUNT_CACHE_MIN rows; past it, counting every page of a large
+        fleet costs more than the page itself, so the count is kept DC_LIST_COUNT_CACHE_SECONDS
+        (`total_count` may lag by that much; `next` never does: see paginate_queryset)."""
+        key = _count_key(queryset)
+        if key is not None and (cached := cache.get(key)) is not None:
+            return cached
+        count = super().get_count(queryset)
+        if key is not None and count >= settings.DC_LIST_COUNT_CACHE_MIN:
+            cache.set(key, count, settings.DC_LIST_COUNT_CACHE_SECONDS)
+        return count
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        self.limit = self.get_limit(request)
+        self.offset = self.get_offset(request)
+        self.count = self.get_count(queryset)
+        rows = list(queryset[self.offset : self.offset + self.limit + 1])
+        self.more = len(rows) > self.limit
+        page = rows[: self.limit]
+        # A kept count may be behind what this read just saw.
+        self.count = max(self.count, self.offset + len(page) + int(self.more))
+        return page
 
     def _number(self, request, name: str, default: int, low: int, high: int) -> int:
         values = request.query_params.getlist(name)
@@ -68,7 +110,7 @@ class EnvelopePagination(LimitOffsetPagination):
         return f"{self.request.path}?{urlencode(params)}"
 
     def get_next_link(self):
-        if self.offset + self.limit >= self.count:
+        if not self.more:
             return None
         return self._link(self.offset + self.limit)
 

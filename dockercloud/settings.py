@@ -118,6 +118,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "core.openerpolicy.OpenerPolicyMiddleware",
+    "core.outage.DatabaseOutageMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -220,7 +221,8 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's, surviving database outages (dockercloud.beat).
+CELERY_BEAT_SCHEDULER = "dockercloud.beat:OutageTolerantScheduler"
 CELERY_TIMEZONE = "UTC"
 # Number of in-process worker threads in the embedded default.
 DC_EMBEDDED_WORKERS = env_int("DC_EMBEDDED_WORKERS", 3)
@@ -299,6 +301,9 @@ DC_ACTION_GRACE = env_int("DC_ACTION_GRACE", 60)
 DC_RECONCILE_INTERVAL = env_int("DC_RECONCILE_INTERVAL", 10)  # seconds between cluster passes
 # The overlay: each organization's subnet (DC_OVERLAY_PREFIX bits) comes from this pool; no two
 # organizations share one. Encrypted (IPsec) unless switched off (the lab's kernel drops ESP).
+# API lists count exactly below this many rows; past it the count is kept for a few seconds.
+DC_LIST_COUNT_CACHE_MIN = env_int("DC_LIST_COUNT_CACHE_MIN", 10_000)
+DC_LIST_COUNT_CACHE_SECONDS = env_int("DC_LIST_COUNT_CACHE_SECONDS", 10)
 DC_OVERLAY_POOL = env_str("DC_OVERLAY_POOL", "10.64.0.0/10")
 DC_OVERLAY_PREFIX = env_int("DC_OVERLAY_PREFIX", 20)
 DC_OVERLAY_ENCRYPTED = env_bool("DC_OVERLAY_ENCRYPTED", True)

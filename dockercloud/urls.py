@@ -25,3 +25,5 @@ urlpatterns = [
     # Last: an /api/ path no route above took answers JSON (Django's 404 page is HTML).
     re_path(r"^api/(?P<path>[\s\S]*)$", api_not_found),
 ]
+
+handler500 = "core.outage.server_error"

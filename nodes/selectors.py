@@ -13,7 +13,7 @@ from .models import Action, ActionState, ClusterState, Node, NodeCluster, OrgCA,
 
 
 def nodes_list(*, organization: Organization) -> QuerySet[Node]:
-    return Node.objects.filter(organization=organization).order_by("-created")
+    return Node.objects.filter(organization=organization).order_by("-created", "-id")
 
 
 def node_get(*, organization: Organization, uuid) -> Node:

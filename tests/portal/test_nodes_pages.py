@@ -393,3 +393,26 @@ def test_an_install_command_other_hosts_cannot_use_says_so(client, acme_nodes, o
         assert escape(warned) in page and "DC_PUBLIC_URL" in page
     else:
         assert 'id="unreachable-base"' not in page
+
+
+def test_the_node_list_is_paged_newest_first(client, acme_nodes, owner):
+    from nodes.views.byo import PAGE_SIZE
+
+    client.force_login(owner.user)
+    have = Node.objects.filter(organization=owner.org).count()
+    Node.objects.bulk_create(
+        Node(organization=owner.org, hostname=f"fleet-{i:03}") for i in range(2 * PAGE_SIZE)
+    )
+    total = have + 2 * PAGE_SIZE
+    first = client.get(f"{BASE}/nodes/")
+    assert len(first.context["nodes"]) == PAGE_SIZE
+    assert f"Page 1 of 3 ({total} nodes)" in first.content.decode()
+    last = client.get(f"{BASE}/nodes/", {"page": 3})
+    assert len(last.context["nodes"]) == total - 2 * PAGE_SIZE
+    seen = {
+        n.pk
+        for page in (1, 2, 3)
+        for n in client.get(f"{BASE}/nodes/", {"page": page}).context["nodes"]
+    }
+    assert len(seen) == total  # every node on exactly one page
+    assert client.get(f"{BASE}/nodes/", {"page": "x"}).status_code == 200  # the first page
