@@ -350,17 +350,12 @@ DC_LOG_FILES_KEPT = env_int("DC_LOG_FILES_KEPT", 1, low=0, high=20)
 DC_MAINTENANCE_INTERVAL = env_int("DC_MAINTENANCE_INTERVAL", 30, low=1, high=86400)
 DC_IMAGE_CLEANUP_INTERVAL = env_int("DC_IMAGE_CLEANUP_INTERVAL", 300, low=1, high=604800)
 DC_CLOCK_SYNC_COOLDOWN = env_int("DC_CLOCK_SYNC_COOLDOWN", 600, low=0, high=604800)
+_every = float(DC_MAINTENANCE_INTERVAL)
 CELERY_BEAT_SCHEDULE |= {
     # Safety net: signals push key changes at once; this re-pushes what a node missed.
     "maintenance-push-keys": {"task": "maintenance.tasks.push_all", "schedule": 60.0},
-    "maintenance-check-clocks": {
-        "task": "maintenance.tasks.check_clocks",
-        "schedule": float(DC_MAINTENANCE_INTERVAL),
-    },
-    "maintenance-clean-images": {
-        "task": "maintenance.tasks.clean_images_all",
-        "schedule": float(DC_MAINTENANCE_INTERVAL),
-    },
+    "maintenance-check-clocks": {"task": "maintenance.tasks.check_clocks", "schedule": _every},
+    "maintenance-clean-images": {"task": "maintenance.tasks.clean_images_all", "schedule": _every},
 }
 CELERY_BEAT_SCHEDULE["nodes-prune-events"] = {
     "task": "nodes.tasks.prune_events",

@@ -69,6 +69,12 @@ def node_state(*, node: Node) -> NodeMaintenance:
     return NodeMaintenance.objects.filter(node=node).first() or NodeMaintenance(node=node)
 
 
+def clock_flagged_ids(*, node_ids: list[int]) -> frozenset[int]:
+    """Of these nodes (already read through their organization), those still skewed."""
+    rows = NodeMaintenance.objects.filter(node_id__in=node_ids, clock_flagged=True)
+    return frozenset(rows.values_list("node_id", flat=True))
+
+
 def node_states(*, organization: Organization) -> QuerySet[NodeMaintenance]:
     return (
         NodeMaintenance.objects.filter(node__organization=organization)
@@ -79,7 +85,7 @@ def node_states(*, organization: Organization) -> QuerySet[NodeMaintenance]:
 
 
 def removals(*, organization: Organization, node: Node | None = None) -> QuerySet[ImageRemoval]:
-    rows = ImageRemoval.objects.filter(organization=organization)
+    rows = ImageRemoval.objects.filter(organization=organization).select_related("node")
     return rows.filter(node=node) if node is not None else rows
 
 

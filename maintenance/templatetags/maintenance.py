@@ -25,6 +25,12 @@ def node_maintenance(context, node) -> dict:
     }
 
 
+@register.simple_tag
+def clock_flagged(nodes) -> frozenset[int]:
+    """The ids of the listed nodes still skewed after a sync (one query for the page)."""
+    return selectors.clock_flagged_ids(node_ids=[node.pk for node in nodes])
+
+
 @register.inclusion_tag("maintenance/_node_clock.html")
-def node_clock(node) -> dict:
-    return {"node": node, "state": selectors.node_state(node=node)}
+def node_clock(node, flagged: frozenset[int] = frozenset()) -> dict:
+    return {"node": node, "flagged": node.pk in flagged}
