@@ -5,8 +5,9 @@ import pytest
 
 from accounts import services as accounts
 from accounts.audit import Actor
+from accounts.models import AuditEntry
 from maintenance import services
-from maintenance.models import NodeMaintenance
+from maintenance.models import ImageRemoval, NodeMaintenance
 from nodes.agent_rpc import AgentUnavailable
 from nodes.transitions import liveness
 from tests.events.conftest import register_node
@@ -101,3 +102,30 @@ def test_a_push_sends_only_what_changed_and_records_an_unreachable_agent(owner, 
     assert services.node_push(node=node, force=True) is True  # answered: no quick retry
     error = NodeMaintenance.objects.get(node=node).push_error
     assert error == "the agent refused set_authorized_keys: no user 'deploy' on this host"
+
+
+def test_what_an_agent_reports_about_images_is_bounded(owner, monkeypatch):
+    node, _ = register_node(owner)
+    good = {"id": "sha256:ok", "tags": ["a:1"], "size": 10, "unused_seconds": 4000.0}
+    junk = [
+        "not an image",
+        {"id": "x" * 101, "size": 1},
+        {"id": "", "size": 1},
+        {"id": "sha256:big", "tags": ["t" * 999] * 50 + [7], "size": 2**70, "unused_seconds": True},
+    ]
+    reported = {"candidates": [good] * 250 + junk, "removed": [good, *junk]}
+    monkeypatch.setattr(
+        "maintenance.services.agent_command",
+        lambda *a, **kw: {"ok": True, "data": reported},
+    )
+    state = services.node_images_clean(node=node, remove=True)
+    assert len(state.images_candidates) == 200 and state.images_reclaimable == 2000
+    removals = list(ImageRemoval.objects.filter(node=node).order_by("image_id"))
+    assert [r.image_id for r in removals] == ["sha256:big", "sha256:ok"]  # the rest dropped
+    assert AuditEntry.objects.get(action="node.images_removed").data["bytes"] == 10
+
+    reported = {"candidates": [junk[3]], "removed": "all of them"}
+    state = services.node_images_clean(node=node, remove=False)
+    (big,) = state.images_candidates
+    assert big["size"] == 0 and big["unused_seconds"] == 0.0
+    assert len(big["tags"]) == 20 and all(len(t) == 255 for t in big["tags"])
