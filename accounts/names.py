@@ -19,6 +19,7 @@ RESERVED = frozenset(
         "root", "system", "dockercloud", "install", "static", "media", "ws",
         "healthz", "login", "logout", "signup", "orgs", "org", "user", "users", "me",
         "settings", "account", "accounts", "invitations", "credentials", "schema", "docs", "new",
+        "overlay",
     }
 )  # fmt: skip
 

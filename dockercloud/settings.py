@@ -307,6 +307,8 @@ DC_LIST_COUNT_CACHE_SECONDS = env_int("DC_LIST_COUNT_CACHE_SECONDS", 10)
 DC_OVERLAY_POOL = env_str("DC_OVERLAY_POOL", "10.64.0.0/10")
 DC_OVERLAY_PREFIX = env_int("DC_OVERLAY_PREFIX", 20)
 DC_OVERLAY_ENCRYPTED = env_bool("DC_OVERLAY_ENCRYPTED", True)
+# Seconds between passes that bring each organization's swarm in line with its nodes.
+DC_OVERLAY_RECONCILE_INTERVAL = env_int("DC_OVERLAY_RECONCILE_INTERVAL", 30)
 # A pass holds a per-cluster lock this long at most (a crashed worker's lock then expires).
 DC_RECONCILE_LOCK_SECONDS = env_int("DC_RECONCILE_LOCK_SECONDS", 60)
 # A provider node that is not Deployed this long after its host was requested is replaced.
@@ -328,6 +330,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "nodes.tasks.reconcile_all",
         "schedule": float(DC_RECONCILE_INTERVAL),
     },
+    "overlay-reconcile": {
+        "task": "overlay.tasks.reconcile_all",
+        "schedule": float(DC_OVERLAY_RECONCILE_INTERVAL),
+    },
     "providers-refresh-catalog": {
         "task": "providers.tasks.refresh_catalog",
         "schedule": 3600.0,
@@ -340,10 +346,8 @@ DC_DIGITALOCEAN_API_URL = env_str("DC_DIGITALOCEAN_API_URL", "https://api.digita
 DC_HETZNER_API_URL = env_str("DC_HETZNER_API_URL", "https://api.hetzner.cloud/v1")
 # Events: kept this many days after the control plane received them; beat prunes hourly.
 DC_EVENT_RETENTION_DAYS = env_int("DC_EVENT_RETENTION_DAYS", 30)
-# Node maintenance (organizations may override the first three): past this skew (seconds) a
-# node's clock is synced; an image unused this long is removed; rotated json logs kept per
-# container besides the current one (capped at 10 MB). Then seconds between clock checks and
-# image listings, between image removals, and before a synced node is synced again.
+# Node maintenance (README): defaults organizations may override, then seconds between clock
+# checks and image listings, between image removals, and before a node is synced again.
 DC_CLOCK_SKEW_MAX = env_float("DC_CLOCK_SKEW_MAX", 1.0, low=0.01, high=3600)
 DC_IMAGE_UNUSED_MINUTES = env_int("DC_IMAGE_UNUSED_MINUTES", 30, low=1, high=525600)
 DC_LOG_FILES_KEPT = env_int("DC_LOG_FILES_KEPT", 1, low=0, high=20)
@@ -352,7 +356,6 @@ DC_IMAGE_CLEANUP_INTERVAL = env_int("DC_IMAGE_CLEANUP_INTERVAL", 300, low=1, hig
 DC_CLOCK_SYNC_COOLDOWN = env_int("DC_CLOCK_SYNC_COOLDOWN", 600, low=0, high=604800)
 _every = float(DC_MAINTENANCE_INTERVAL)
 CELERY_BEAT_SCHEDULE |= {
-    # Safety net: signals push key changes at once; this re-pushes what a node missed.
     "maintenance-push-keys": {"task": "maintenance.tasks.push_all", "schedule": 60.0},
     "maintenance-check-clocks": {"task": "maintenance.tasks.check_clocks", "schedule": _every},
     "maintenance-clean-images": {"task": "maintenance.tasks.clean_images_all", "schedule": _every},

@@ -18,6 +18,7 @@ urlpatterns = [
     # Before nodes: /api/infra/v1/<ns>/... must not take the catalog's un-namespaced paths.
     path("", include("providers.api_urls")),
     path("", include("nodes.api_urls")),
+    path("", include("overlay.api_urls")),
     path("", include("nodes.urls")),
     path("", include("maintenance.urls")),
     path("", include("providers.urls")),

@@ -40,6 +40,7 @@ def push_node(self, node_id: int) -> None:
 
 @shared_task(ignore_result=True)
 def push_all() -> None:
+    """The safety net: signals push changes at once; this re-pushes what a node missed."""
     for organization_id in selectors.organizations_with_live_nodes():
         push_org.delay(organization_id)
 

@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 from . import __version__, sshkeys
 from .clock import ClockError
 from .dockerapi import DockerError
+from .peers import PeerArgsError
+from .peers import parse as parse_peers
+from .peers import probe as probe_peers
 from .upgrade import UpgradeRefused, check_upgrade
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -71,6 +74,7 @@ class CommandRunner:
             "sync_clock": self.sync_clock,
             "rotate_logs": self.rotate_logs,
             "cleanup_images": self.cleanup_images,
+            "probe_peers": self.probe_peers,
         }
 
     # --- dispatch ------------------------------------------------------------------------
@@ -201,6 +205,17 @@ class CommandRunner:
         except (ValueError, OSError, DockerError) as exc:
             raise CommandError(str(exc)) from None
         return Outcome("%d images removed" % len(data["removed"]), data)
+
+    def probe_peers(self, args: Dict[str, Any]) -> Outcome:
+        try:
+            peers, timeout = parse_peers(args)
+        except PeerArgsError as exc:
+            raise CommandError(str(exc)) from None
+        unreachable = probe_peers(peers, timeout)
+        return Outcome(
+            "%d of %d reached" % (len(peers) - len(unreachable), len(peers)),
+            {"unreachable": unreachable},
+        )
 
     def upgrade_docker(self, args: Dict[str, Any]) -> Outcome:
         agent = self.agent

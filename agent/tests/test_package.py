@@ -7,7 +7,9 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
+from pathlib import Path
 
 import pytest
 from conftest import AGENT_DIR, REPO_DIR, python38
@@ -112,7 +114,7 @@ def test_install_script_is_posix_sh():
     assert "[ -d /run/systemd/system ]" in body.split("systemctl", 1)[0]
 
 
-def test_install_script_refuses_non_root():
+def test_install_script_without_sudo_says_how_to_run_it_as_root():
     if os.geteuid() != 0 or not shutil.which("setpriv"):
         pytest.skip("needs root and setpriv to run the script as another user")
     script = (
@@ -121,18 +123,28 @@ def test_install_script_refuses_non_root():
         .replace("@@TOKEN@@", "tok")
     )
     sha = "ab" * 32
+    # A PATH with no sudo on it, readable by the user the script runs as (pytest's tmp_path
+    # is root's alone).
+    tools = Path(tempfile.mkdtemp(prefix="dc-install-"))
+    tools.chmod(0o755)
+    for name in ("sh", "id"):
+        (tools / name).symlink_to(shutil.which(name))
     # piped like `curl ... | sh -s -- --sha256 HEX`
-    out = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-s", "--"]
-        + ["--sha256", sha],
-        input=script,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd="/",
-    )
+    try:
+        out = subprocess.run(
+            [shutil.which("setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups"]
+            + ["sh", "-s", "--", "--sha256", sha],
+            input=script,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd="/",
+            env={"PATH": str(tools)},
+        )
+    finally:
+        shutil.rmtree(tools)
     assert out.returncode == 1
     assert (
-        "run it as root: curl -fsSL 'http://127.0.0.1:9/install/tok' | sudo sh -s -- --sha256 "
-        + sha
+        "run it as root (this host has no sudo): su -c "
+        "\"curl -fsSL 'http://127.0.0.1:9/install/tok' | sh -s -- --sha256 " + sha
     ) in out.stderr
