@@ -10,6 +10,7 @@ import asyncio
 import functools
 import json
 import logging
+import time
 
 from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
@@ -86,6 +87,7 @@ class AgentConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
         self.streams: dict[str, str] = {}  # tunnel stream id -> reply channel
         self.replies: dict[str, str] = {}  # command id -> reply channel
         self.budget = limits.Budget()
+        self.clock_probes = False
         await self.accept()
         creds = _credentials(self.scope)
         node = await _authenticate(*creds) if creds else None
@@ -156,9 +158,20 @@ class AgentConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
     # --- agent -> server -------------------------------------------------------------------
     async def on_hello(self, message):
         await _hello(self.node, message)
+        features = message.get("features")
+        self.clock_probes = isinstance(features, list) and "clock_probe" in features
+        await self.send_clock_probe()
 
     async def on_heartbeat(self, message):
         await _heartbeat(self.node, message)
+        await self.send_clock_probe()
+
+    async def send_clock_probe(self):
+        """Our time now; the agent echoes it with its own reception time in its next heartbeat,
+        which lets `liveness.clock_skew` take the network delay out of the skew. Only to agents
+        that said they answer it (an older one would log each as an unknown message)."""
+        if self.clock_probes and not self.closing:
+            await self.send_json({"type": "clock", "server_time": time.time()})
 
     async def on_event(self, message):
         await self.events.receive(message)

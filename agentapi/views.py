@@ -84,7 +84,9 @@ def register(request):
             "heartbeat_interval": node.heartbeat_interval,
             "daemon": {
                 "tcp": "tcp://0.0.0.0:2375",
-                "log_opts": {"max-size": "10m", "max-file": "3"},
+                # The current file and the rotated ones kept (`maintenance` pushes the
+                # organization's own count once the node is Deployed).
+                "log_opts": {"max-size": "10m", "max-file": str(settings.DC_LOG_FILES_KEPT + 1)},
                 "extra_args": [],
             },
             "upgrade_docker_command": settings.DC_UPGRADE_DOCKER_COMMAND,

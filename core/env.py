@@ -30,14 +30,21 @@ def env_bool(name: str, default: bool = False) -> bool:
     )
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int, *, low: int | None = None, high: int | None = None) -> int:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be an integer; got {raw!r}") from None
+    return _bounded(name, value, low, high)
+
+
+def _bounded(name: str, value, low, high):
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ImproperlyConfigured(f"{name} must be from {low} to {high}; got {value}")
+    return value
 
 
 def env_list(name: str, default: str = "") -> list[str]:
@@ -95,3 +102,18 @@ def generated_secret(path: Path, make: Callable[[], str]) -> str:
         finally:
             tmp.unlink()
         return path.read_text().strip()
+
+
+def env_float(
+    name: str, default: float, *, low: float | None = None, high: float | None = None
+) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number; got {raw!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ImproperlyConfigured(f"{name} must be a finite number; got {raw!r}")
+    return _bounded(name, value, low, high)

@@ -16,6 +16,7 @@ from core import signing
 from core.clientip import LOOPBACK_NAMES, is_loopback
 from core.env import (
     env_bool,
+    env_float,
     env_int,
     env_list,
     env_networks,
@@ -312,36 +313,6 @@ DC_OVERLAY_RECONCILE_INTERVAL = env_int("DC_OVERLAY_RECONCILE_INTERVAL", 30)
 DC_RECONCILE_LOCK_SECONDS = env_int("DC_RECONCILE_LOCK_SECONDS", 60)
 # A provider node that is not Deployed this long after its host was requested is replaced.
 DC_NODE_DEPLOY_TIMEOUT = env_int("DC_NODE_DEPLOY_TIMEOUT", 600)
-CELERY_BEAT_SCHEDULE = {
-    "nodes-sweep-unreachable": {
-        "task": "nodes.tasks.sweep_unreachable",
-        "schedule": float(DC_SWEEP_INTERVAL),
-    },
-    "nodes-reap-actions": {
-        "task": "nodes.tasks.reap_actions",
-        "schedule": float(DC_SWEEP_INTERVAL),
-    },
-    "agentapi-forget-stale-ssh-installs": {
-        "task": "agentapi.tasks.ssh_installs_forget_stale",
-        "schedule": 300.0,
-    },
-    "nodes-reconcile-clusters": {
-        "task": "nodes.tasks.reconcile_all",
-        "schedule": float(DC_RECONCILE_INTERVAL),
-    },
-    "containers-follow-daemon-events": {
-        "task": "containers.tasks.follow_daemon_events",
-        "schedule": float(DC_SWEEP_INTERVAL),
-    },
-    "overlay-reconcile": {
-        "task": "overlay.tasks.reconcile_all",
-        "schedule": float(DC_OVERLAY_RECONCILE_INTERVAL),
-    },
-    "providers-refresh-catalog": {
-        "task": "providers.tasks.refresh_catalog",
-        "schedule": 3600.0,
-    },
-}
 # Another EC2/STS endpoint for the aws driver (moto's server in tests); empty: AWS itself.
 DC_AWS_ENDPOINT_URL = env_str("DC_AWS_ENDPOINT_URL")
 # The DigitalOcean and Hetzner API roots (a stand-in server in tests).
@@ -349,10 +320,21 @@ DC_DIGITALOCEAN_API_URL = env_str("DC_DIGITALOCEAN_API_URL", "https://api.digita
 DC_HETZNER_API_URL = env_str("DC_HETZNER_API_URL", "https://api.hetzner.cloud/v1")
 # Events: kept this many days after the control plane received them; beat prunes hourly.
 DC_EVENT_RETENTION_DAYS = env_int("DC_EVENT_RETENTION_DAYS", 30)
-CELERY_BEAT_SCHEDULE["nodes-prune-events"] = {
-    "task": "nodes.tasks.prune_events",
-    "schedule": 3600.0,
-}
+# Node maintenance (README): defaults organizations may override, then seconds between clock
+# checks and image listings, between image removals, and before a node is synced again.
+DC_CLOCK_SKEW_MAX = env_float("DC_CLOCK_SKEW_MAX", 1.0, low=0.01, high=3600)
+DC_IMAGE_UNUSED_MINUTES = env_int("DC_IMAGE_UNUSED_MINUTES", 30, low=1, high=525600)
+DC_LOG_FILES_KEPT = env_int("DC_LOG_FILES_KEPT", 1, low=0, high=20)
+DC_MAINTENANCE_INTERVAL = env_int("DC_MAINTENANCE_INTERVAL", 30, low=1, high=86400)
+DC_IMAGE_CLEANUP_INTERVAL = env_int("DC_IMAGE_CLEANUP_INTERVAL", 300, low=1, high=604800)
+DC_CLOCK_SYNC_COOLDOWN = env_int("DC_CLOCK_SYNC_COOLDOWN", 600, low=0, high=604800)
+# The periodic jobs, at the periods above (dockercloud/settings_parts.py).
+CELERY_BEAT_SCHEDULE = settings_parts.beat_schedule(
+    sweep=DC_SWEEP_INTERVAL,
+    reconcile=DC_RECONCILE_INTERVAL,
+    overlay=DC_OVERLAY_RECONCILE_INTERVAL,
+    maintenance=DC_MAINTENANCE_INTERVAL,
+)
 
 # --- Email --------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("DC_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

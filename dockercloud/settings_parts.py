@@ -68,3 +68,28 @@ def logging_config(level: str) -> dict:
             "kombu": {"level": "WARNING"},
         },
     }
+
+
+# --- Periodic jobs (beat) -------------------------------------------------------------------
+def beat_schedule(*, sweep: int, reconcile: int, overlay: int, maintenance: int) -> dict:
+    """Every periodic job: DC_SWEEP_INTERVAL, DC_RECONCILE_INTERVAL,
+    DC_OVERLAY_RECONCILE_INTERVAL and DC_MAINTENANCE_INTERVAL set the periods they name."""
+
+    def every(task: str, seconds: float) -> dict:
+        return {"task": task, "schedule": float(seconds)}
+
+    return {
+        "nodes-sweep-unreachable": every("nodes.tasks.sweep_unreachable", sweep),
+        "nodes-reap-actions": every("nodes.tasks.reap_actions", sweep),
+        "agentapi-forget-stale-ssh-installs": every(
+            "agentapi.tasks.ssh_installs_forget_stale", 300
+        ),
+        "nodes-reconcile-clusters": every("nodes.tasks.reconcile_all", reconcile),
+        "containers-follow-daemon-events": every("containers.tasks.follow_daemon_events", sweep),
+        "overlay-reconcile": every("overlay.tasks.reconcile_all", overlay),
+        "providers-refresh-catalog": every("providers.tasks.refresh_catalog", 3600),
+        "maintenance-push-keys": every("maintenance.tasks.push_all", 60),
+        "maintenance-check-clocks": every("maintenance.tasks.check_clocks", maintenance),
+        "maintenance-clean-images": every("maintenance.tasks.clean_images_all", maintenance),
+        "nodes-prune-events": every("nodes.tasks.prune_events", 3600),
+    }

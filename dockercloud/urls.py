@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("nodes.events.urls")),
     path("api/v1/", include("accounts.api_urls")),
     path("api/v1/", include("agentapi.api_urls")),
+    path("api/v1/", include("maintenance.api_urls")),
     path("", include("agentapi.urls")),
     # Before nodes: /api/infra/v1/<ns>/... must not take the catalog's un-namespaced paths.
     path("", include("providers.api_urls")),
@@ -21,6 +22,7 @@ urlpatterns = [
     path("", include("containers.api_urls")),
     path("", include("nodes.urls")),
     path("", include("containers.urls")),
+    path("", include("maintenance.urls")),
     path("", include("providers.urls")),
     path("", include("accounts.urls")),
     # Last: an /api/ path no route above took answers JSON (Django's 404 page is HTML).

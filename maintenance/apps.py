@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class MaintenanceConfig(AppConfig):
     name = "maintenance"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import signals
+
+        signals.connect()

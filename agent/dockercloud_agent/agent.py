@@ -12,12 +12,15 @@ from typing import Any, Dict, List, Optional
 
 from . import EXIT_FINAL, __version__
 from .channel import Channel
+from .clock import Clock
 from .commands import CommandRunner
 from .config import Config, Paths
 from .dockerapi import DockerAPI, DockerError
 from .dockerd import DockerdError, DockerdSupervisor, read_pidfile
 from .events import EventStream
 from .facts import dockerd_version, host_facts, metrics
+from .images import ImageTracker, image_age_offset, images_file
+from .logcap import LogCap
 from .register import forget_registration
 from .tunnel import TunnelManager
 
@@ -53,6 +56,12 @@ class Agent:
         self.commands = CommandRunner(self)
         self.tunnels = TunnelManager(self.docker.sock_path, self.channel.send)
         self.events = EventStream(paths, config, self.docker, self.channel.send)
+        self.clock = Clock(config, lambda: config.save(paths))
+        self.logcap = LogCap(self)
+        self.images = ImageTracker(
+            self.docker, images_file(paths), age_offset=image_age_offset(config)
+        )
+        self.events.listeners.append(self.images.on_event)
         self._hb_wake = threading.Event()
         self._hb_last = 0.0
         self._lock_fd: Optional[int] = None
@@ -73,11 +82,13 @@ class Agent:
         starter.start()
         self.start_heartbeats()
         self.events.start()
+        self.logcap.start()
         try:
             self.channel.run()
         finally:
             self._hb_wake.set()
             self.events.stop()
+            self.logcap.stop()
             self.tunnels.cancel_all()
             self.dockerd.stop_monitor()
             if read_pidfile(self.paths.agent_pid) == os.getpid():
@@ -172,6 +183,7 @@ class Agent:
                 "agent_version": __version__,
                 "docker_version": version,
                 "facts": facts,
+                "features": ["clock_probe"],
             }
         )
         self._hb_last = 0.0  # a heartbeat right away
@@ -190,6 +202,8 @@ class Agent:
             self.tunnels.handle(message)
         elif kind == "ack":
             self.events.on_ack(message.get("seq"))
+        elif kind == "clock":
+            self.clock.on_probe(message)
         elif kind == "config":
             self._apply_config(message)
         elif kind == "close":
@@ -266,7 +280,8 @@ class Agent:
         return self.docker_version
 
     def heartbeat(self) -> Dict[str, Any]:
-        message: Dict[str, Any] = {"type": "heartbeat", "time": time.time()}
+        message: Dict[str, Any] = {"type": "heartbeat"}
+        message.update(self.clock.heartbeat_fields())
         message.update(metrics(self.paths.docker_data))
         running = self.docker.ping(timeout=3)
         containers = {"running": 0, "total": 0}

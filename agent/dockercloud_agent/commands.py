@@ -14,7 +14,8 @@ import urllib.request
 import zipfile
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
-from . import __version__
+from . import __version__, sshkeys
+from .clock import ClockError
 from .dockerapi import DockerError
 from .peers import PeerArgsError
 from .peers import parse as parse_peers
@@ -69,6 +70,10 @@ class CommandRunner:
             "upgrade_docker": self.upgrade_docker,
             "upgrade_agent": self.upgrade_agent,
             "deregister": self.deregister,
+            "set_authorized_keys": self.set_authorized_keys,
+            "sync_clock": self.sync_clock,
+            "rotate_logs": self.rotate_logs,
+            "cleanup_images": self.cleanup_images,
             "probe_peers": self.probe_peers,
         }
 
@@ -166,8 +171,40 @@ class CommandRunner:
     # --- commands ------------------------------------------------------------------------
     def ping(self, args: Dict[str, Any]) -> Outcome:
         return Outcome(
-            "pong", {"time": time.time(), "agent_version": __version__, "started": STARTED}
+            "pong",
+            {"time": self.agent.clock.now(), "agent_version": __version__, "started": STARTED},
         )
+
+    # --- maintenance ----------------------------------------------------------------------
+    def set_authorized_keys(self, args: Dict[str, Any]) -> Outcome:
+        template = str(self.agent.config.data.get("authorized_keys_file") or "")
+        try:
+            data = sshkeys.set_authorized_keys(args, template)
+        except (sshkeys.KeysError, OSError) as exc:
+            raise CommandError(str(exc)) from None
+        return Outcome("%(keys)d managed keys in %(path)s" % data, data)
+
+    def sync_clock(self, args: Dict[str, Any]) -> Outcome:
+        try:
+            data = self.agent.clock.sync(args)
+        except (ClockError, OSError) as exc:
+            raise CommandError(str(exc)) from None
+        data["time"] = self.agent.clock.now()
+        return Outcome(data.pop("output", ""), data)
+
+    def rotate_logs(self, args: Dict[str, Any]) -> Outcome:
+        try:
+            data = self.agent.logcap.configure(args)
+        except (ValueError, OSError, DockerError) as exc:
+            raise CommandError(str(exc)) from None
+        return Outcome("%d container logs rotated" % len(data["rotated"]), data)
+
+    def cleanup_images(self, args: Dict[str, Any]) -> Outcome:
+        try:
+            data = self.agent.images.cleanup(args)
+        except (ValueError, OSError, DockerError) as exc:
+            raise CommandError(str(exc)) from None
+        return Outcome("%d images removed" % len(data["removed"]), data)
 
     def probe_peers(self, args: Dict[str, Any]) -> Outcome:
         try:

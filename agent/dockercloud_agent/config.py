@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional
 DEFAULT_HEARTBEAT = 15
 DEFAULT_DAEMON = {
     "tcp": "tcp://0.0.0.0:2375",
-    "log_opts": {"max-size": "10m", "max-file": "3"},
+    "log_opts": {"max-size": "10m", "max-file": "2"},
     "extra_args": [],
 }
 

@@ -18,7 +18,7 @@ import json
 import logging
 import threading
 import time
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .config import Config, Paths
 from .dockerapi import DockerAPI, DockerError, Response
@@ -68,6 +68,7 @@ class EventFollower:
         self.started_ns = time.time_ns()
         self._response: Optional[Response] = None
         self.connected = threading.Event()
+        self.listeners: List[Callable[[Dict[str, Any]], None]] = []
 
     def run(self) -> None:
         delay = 0.5
@@ -111,6 +112,11 @@ class EventFollower:
             self.buffer.append(event)
             got = True
             self.on_event()
+            for listener in self.listeners:
+                try:
+                    listener(event)
+                except Exception:
+                    log.exception("an event listener failed")
         return got or not response.aborted
 
     def stop(self) -> None:
@@ -227,6 +233,7 @@ class EventStream:
         self._shipper: Optional[EventShipper] = None
         self.follower: Optional[EventFollower] = None
         self.stopped = threading.Event()
+        self.listeners: List[Callable[[Dict[str, Any]], None]] = []  # each daemon event, once
 
     @property
     def buffer(self) -> EventBuffer:
@@ -252,6 +259,7 @@ class EventStream:
     def start(self) -> None:
         shipper = self.shipper
         self.follower = EventFollower(self.docker, self.buffer, shipper.notify, self.stopped)
+        self.follower.listeners = self.listeners
         for target, name in ((self.follower.run, "docker-events"), (self._ship, "event-ship")):
             threading.Thread(target=target, name=name, daemon=True).start()
 

@@ -170,7 +170,7 @@ def test_supervisor_command_and_foreign_daemon(dockerd, short_tmp):
         "--tlskey", paths.key_file,
         "-H", "unix://" + paths.docker_sock,
         "-H", "tcp://0.0.0.0:2375",
-        "--log-opt", "max-file=3",
+        "--log-opt", "max-file=2",
         "--log-opt", "max-size=10m",
         "--pidfile", paths.dockerd_pid,
         "--data-root", paths.docker_data,

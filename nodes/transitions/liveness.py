@@ -19,6 +19,10 @@ from .nodes import NODE
 MAX_CONTAINERS = 2**31 - 1  # the column's bound on every database
 MISSED_HEARTBEATS = 3
 MAX_METRIC = 1e15  # MB or GB: more than any host has; a load average far past any machine's
+MAX_TIME = 1e11  # seconds since 1970: year 5138
+# A probe echo counts when it is our own recent one and its round trip was plausible.
+PROBE_MAX_AGE = 3600.0
+PROBE_MAX_DELAY = 30.0
 
 
 def _alive_fields(node: Node, now) -> dict:
@@ -65,6 +69,30 @@ def _metric(beat: dict) -> dict:
     }
 
 
+def _time(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value) if abs(value) < MAX_TIME else None
+
+
+def clock_skew(beat: dict, received: float) -> float | None:
+    """The node's clock minus ours, in seconds. With the echo of our last clock probe (sent at
+    t0, seen by the agent at t1; the heartbeat left at t2 and arrived at t3) the network's delay
+    cancels out: ((t1 - t0) + (t2 - t3)) / 2. Without one (the first heartbeat, an older agent,
+    an echo that cannot be ours) the one-way reading t2 - t3 is all there is."""
+    sent = _time(beat.get("time"))
+    if sent is None:
+        return None
+    probe = beat.get("clock")
+    if isinstance(probe, dict):
+        t0, t1 = _time(probe.get("server_time")), _time(probe.get("received"))
+        if t0 is not None and t1 is not None and received - PROBE_MAX_AGE <= t0 <= received:
+            delay = (received - t0) - (sent - t1)
+            if 0 <= delay <= PROBE_MAX_DELAY:
+                return ((t1 - t0) + (sent - received)) / 2
+    return sent - received
+
+
 def node_heartbeat(*, node: Node, beat: dict) -> bool:
     """Record a heartbeat; return True when the node needs a connectivity check."""
     now = timezone.now()
@@ -75,10 +103,12 @@ def node_heartbeat(*, node: Node, beat: dict) -> bool:
         fields["current_num_containers"] = min(max(total, 0), MAX_CONTAINERS)
     if version := _version(beat.get("docker_version")):
         fields["docker_version"] = version
-    clock = beat.get("time")
-    if isinstance(clock, int | float) and not isinstance(clock, bool) and math.isfinite(clock):
-        fields["clock_skew"] = float(clock) - now.timestamp()
-    fields["last_metric"] = _metric(beat)
+    skew = clock_skew(beat, now.timestamp())
+    metric = _metric(beat)
+    if skew is not None:
+        fields["clock_skew"] = skew
+        metric["clock_skew"] = round(skew, 3)
+    fields["last_metric"] = metric
     Node.objects.filter(pk=node.pk).exclude(state=NodeState.TERMINATED).update(**fields)
     current = Node.objects.filter(pk=node.pk).values_list("state", flat=True).first()
     running = beat.get("dockerd_running", True) is True

@@ -20,6 +20,7 @@ from accounts.models import (
     User,
 )
 from agentapi.models import SshInstall
+from maintenance.models import ImageRemoval, NodeMaintenance
 from nodes.models import Action, DockerEvent, Node, NodeCluster
 from providers.models import Credential
 
@@ -158,6 +159,22 @@ def _byo_ssh(person, n):
         )  # fmt: skip
 
 
+def _maintained(person, n):
+    start = Node.objects.count()
+    Node.objects.bulk_create(
+        Node(organization=person.org, hostname=f"m{start + i}", clock_skew=2.0) for i in range(n)
+    )
+    nodes = Node.objects.filter(organization=person.org, maintenance__isnull=True)
+    image = {"id": "sha256:a", "tags": ["old:1"], "size": 5, "unused_seconds": 4000}
+    NodeMaintenance.objects.bulk_create(
+        NodeMaintenance(node=node, clock_flagged=True, images_candidates=[image]) for node in nodes
+    )
+    ImageRemoval.objects.bulk_create(
+        ImageRemoval(organization=person.org, node=node, node_name=node.hostname, image_id="x")
+        for node in nodes
+    )
+
+
 LISTS = {
     "/api/infra/v1/acme/node/": _nodes,
     "/api/infra/v1/acme/nodecluster/": _clusters,
@@ -198,6 +215,7 @@ def test_a_page_costs_the_same_queries_at_10_and_200_rows(owner, path):
 
 PAGES = {
     "/orgs/acme/nodes/": _nodes,
+    "/orgs/acme/maintenance/": _maintained,
     "/orgs/acme/clusters/": _clusters,
     "/orgs/acme/members/": _members,
     "/orgs/acme/teams/": _teams,

@@ -207,6 +207,20 @@ CASES = [
     ),
     Case("audit log", ADMINS, ("get", ORGS + "audit/", None), ("get", "/orgs/acme/audit/", None)),
     Case(
+        "node maintenance view",
+        MEMBERS,
+        ("get", ORGS + "maintenance/", None),
+        ("get", "/orgs/acme/maintenance/", None),
+    ),
+    Case("node maintenance images", MEMBERS, ("get", ORGS + "maintenance/images/", None)),
+    Case(
+        "node maintenance settings",
+        ADMINS,
+        ("patch", ORGS + "maintenance/", {"ssh_user": "ops"}),
+        ("post", "/orgs/acme/maintenance/", {"ssh_user": "ops"}),
+        portal_ok=(302,),  # the form re-renders (200) when the change is refused
+    ),
+    Case(
         "leave the organization",
         LEAVERS,
         ("delete", ORGS + "members/{me}/", None),
