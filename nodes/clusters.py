@@ -307,6 +307,10 @@ def _settle(cluster: NodeCluster) -> None:
     # Read again: a user may have scaled or terminated the cluster while this pass ran (their
     # call's reconcile found the lock taken), and this pass must not end their action.
     cluster.refresh_from_db(fields=["state", "target_num_nodes"])
+    if cluster.nodes.filter(state=NodeState.TERMINATING).exists():
+        # A node is still being ended (its host destroyed, its swarm left) by this pass or
+        # another: a scale down is done when its nodes are gone, not when they are leaving.
+        return
     states = list(cluster.nodes.filter(state__in=LIVE).values_list("state", flat=True))
     deployed = sum(1 for s in states if s in (NodeState.DEPLOYED, NodeState.UPGRADING))
     empty = cluster.target_num_nodes == 0 and not states

@@ -59,14 +59,21 @@ def leave(overlay: OrgOverlay, member: OverlayMember, log: Callable[[str], None]
                 log("overlay: the node left its swarm")
             except docker.errors.APIError as exc:
                 log(f"overlay: leaving the swarm failed: {clip(tokens.scrub(overlay, str(exc)))}")
+        if usable:
+            tokens.rotate_soon(overlay)  # whatever happens below, the next pass rotates them
         if leader is not None:
             if swarm_node_id:
                 try:
                     remove_swarm_node(leader.client.nodes.get(swarm_node_id))
                 except docker.errors.APIError:
                     pass  # gone already
-            tokens.rotate(overlay, leader.client)
-            log("overlay: removed from the swarm's node list; join tokens rotated")
+            try:
+                tokens.rotate(overlay, leader.client)
+                log("overlay: removed from the swarm's node list; join tokens rotated")
+            except docker.errors.APIError as exc:
+                # Raft is electing a leader after this manager left: the next pass rotates.
+                reason = clip(tokens.scrub(overlay, str(exc)))
+                log(f"overlay: tokens to be rotated by the next pass ({reason})")
         elif not usable:
             # The last node: the swarm ends with it; a new one starts with the next node.
             overlay.swarm_id = overlay.network_id = ""

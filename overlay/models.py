@@ -26,6 +26,9 @@ class OrgOverlay(models.Model):
     network_id = models.CharField(max_length=64, blank=True)
     worker_token_encrypted = models.TextField(blank=True)
     manager_token_encrypted = models.TextField(blank=True)
+    # A node left and the tokens it knew are not rotated yet (the swarm was electing a new
+    # leader when it left): the next reconcile pass rotates them.
+    rotate_pending = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

@@ -314,6 +314,11 @@ def reconcile(organization: Organization) -> OrgOverlay:
         _prune(leader, set(keep))
         _managers(leader, ours)
         _network(overlay, leader)
+        if overlay.rotate_pending:  # a node left while the swarm could not rotate them
+            try:
+                tokens.rotate(overlay, leader.client)
+            except docker.errors.APIError as exc:
+                log.warning("overlay %s: tokens not rotated yet: %s", overlay.pk, clip(exc))
         _statuses(overlay, leader, ours)
         _members_left(overlay, keep=[n.pk for n in nodes])
         return overlay

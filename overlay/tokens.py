@@ -30,7 +30,15 @@ def rotate(overlay: OrgOverlay, client) -> None:
         rotate_worker_token=True,
         rotate_manager_token=True,
     )
+    overlay.rotate_pending = False
+    overlay.save(update_fields=["rotate_pending", "updated"])
     store(overlay, client)
+
+
+def rotate_soon(overlay: OrgOverlay) -> None:
+    """A node left: its tokens must change, now or on the next pass if the swarm cannot yet."""
+    overlay.rotate_pending = True
+    overlay.save(update_fields=["rotate_pending", "updated"])
 
 
 def worker(overlay: OrgOverlay) -> str:
