@@ -45,12 +45,13 @@ class EnvelopePagination(LimitOffsetPagination):
     offset: int
     count: int
     more: bool  # a row after this page exists (read with the page, never from the count)
+    _count_key: str | None = None
 
     def get_count(self, queryset) -> int:
         """Exact below DC_LIST_COUNT_CACHE_MIN rows; past it, counting every page of a large
         fleet costs more than the page itself, so the count is kept DC_LIST_COUNT_CACHE_SECONDS
         (`total_count` may lag by that much; `next` never does: see paginate_queryset)."""
-        key = _count_key(queryset)
+        key = self._count_key = _count_key(queryset)
         if key is not None and (cached := cache.get(key)) is not None:
             return cached
         count = super().get_count(queryset)
@@ -66,8 +67,11 @@ class EnvelopePagination(LimitOffsetPagination):
         rows = list(queryset[self.offset : self.offset + self.limit + 1])
         self.more = len(rows) > self.limit
         page = rows[: self.limit]
-        # A kept count may be behind what this read just saw.
-        self.count = max(self.count, self.offset + len(page) + int(self.more))
+        seen = self.offset + len(page) + int(self.more) if page else 0
+        if seen > self.count:  # a kept count is behind what this read saw: count again next
+            self.count = seen
+            if self._count_key is not None:
+                cache.delete(self._count_key)
         return page
 
     def _number(self, request, name: str, default: int, low: int, high: int) -> int:

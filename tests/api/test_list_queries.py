@@ -265,6 +265,8 @@ def test_a_large_list_keeps_its_count_but_next_follows_the_rows(owner, settings)
     last = client.get("/api/infra/v1/acme/node/", {"limit": 2, "offset": 6}).json()
     assert len(last["objects"]) == 2 and last["meta"]["next"] is None
     assert last["meta"]["total_count"] == 8  # what the page itself saw
+    beyond = client.get("/api/infra/v1/acme/node/", {"limit": 2, "offset": 50}).json()
+    assert beyond["objects"] == [] and beyond["meta"]["total_count"] == 8
 
     settings.DC_LIST_COUNT_CACHE_MIN = 10_000  # small lists are counted every time
     _nodes(owner, 1)
