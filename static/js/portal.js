@@ -13,12 +13,14 @@ document.addEventListener("click", function (event) {
 });
 
 // [data-refresh-on-parent="<resource uri>"]: a list of that object's children (a cluster's
-// nodes) is fetched again when a child is created or deleted; live.js dispatches "dc:event".
+// nodes) is fetched again when a child is created or deleted; [data-refresh-on-type="node"]:
+// a list of the organization's objects of that type (the node list), likewise. live.js
+// dispatches "dc:event".
 (function () {
   var pending = new Map();
 
-  function refresh(el) {
-    var key = el.getAttribute("data-refresh-on-parent");
+  function refresh(el, name) {
+    var key = name + "=" + el.getAttribute(name);
     if (pending.has(key)) return;
     pending.set(key, setTimeout(function () {  // several nodes at once: one fetch
       fetch(location.href, { credentials: "same-origin" })
@@ -27,7 +29,7 @@ document.addEventListener("click", function (event) {
           pending.delete(key);
           if (!html) return;
           var doc = new DOMParser().parseFromString(html, "text/html");
-          var selector = "[data-refresh-on-parent=\"" + CSS.escape(key) + "\"]";
+          var selector = "[" + name + "=\"" + CSS.escape(el.getAttribute(name)) + "\"]";
           var fresh = doc.querySelector(selector);
           if (fresh) el.innerHTML = fresh.innerHTML;
         })
@@ -35,12 +37,19 @@ document.addEventListener("click", function (event) {
     }, 250));
   }
 
+  function each(name, value) {
+    var selector = "[" + name + "=\"" + CSS.escape(value) + "\"]";
+    document.querySelectorAll(selector).forEach(function (el) { refresh(el, name); });
+  }
+
   document.addEventListener("dc:event", function (event) {
     var detail = event.detail || {};
     if (detail.action !== "create" && detail.action !== "delete") return;
     ((detail.attributes || {}).parents || []).forEach(function (parent) {
-      var selector = "[data-refresh-on-parent=\"" + CSS.escape(parent) + "\"]";
-      document.querySelectorAll(selector).forEach(refresh);
+      each("data-refresh-on-parent", parent);
     });
+    if (detail.seq === null && /^[a-z]+$/.test(detail.type || "")) {
+      each("data-refresh-on-type", detail.type);
+    }
   });
 })();

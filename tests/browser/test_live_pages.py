@@ -148,3 +148,16 @@ def test_node_page_shows_docker_events_live_and_catches_up_once_after_its_server
     ids = _node_event_ids(node)
     _expect_rows(tab, ids)
     assert len(tab.sockets) >= 2 and _not_reloaded(tab)
+
+
+def test_the_node_list_gains_a_row_when_a_host_registers(portal, owner):
+    """The list said "No nodes yet" until a reload while the same page's events showed the
+    node being created: its rows now follow the node events too."""
+    tab = portal.login("alice")
+    tab.open("/orgs/acme/nodes/")
+    expect(tab.page.get_by_text("No nodes yet.")).to_be_visible()
+    node, _ = register_node(owner, hostname="late-host")
+    row = tab.page.get_by_role("row").filter(has_text="late-host")
+    expect(row).to_be_visible(timeout=LIVE)
+    expect(row.locator(f'[data-node-state="{node.uuid}"]')).to_have_text("Deploying")
+    expect(tab.page.get_by_text("No nodes yet.")).to_have_count(0)
