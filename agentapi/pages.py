@@ -5,12 +5,16 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.http import JsonResponse
 from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.timezone import now
 
 from accounts.audit import Actor
 from accounts.forms import apply_errors
 from accounts.views.base import no_store, org_view, render_org
 from core.publicurl import public_base, unreachable_reason
+from nodes import selectors as node_selectors
 from nodes import services as node_services
 from nodes.models import FINAL_ACTION_STATES
 from nodes.views.byo import list_page
@@ -57,11 +61,12 @@ class ByoSshForm(forms.Form):
 @org_view(read=None, write="change")
 def token_create(request, access):
     """A registration token and its install command, shown once on the page this POST answers."""
-    _, plaintext = node_services.registration_token_create(
+    token, plaintext = node_services.registration_token_create(
         actor=Actor.from_request(request), organization=access.organization
     )
     base = public_base(request)
     context = {
+        "token_uuid": token.uuid,
         "command": install_command(base, plaintext),
         "unreachable": unreachable_reason(base),
         "base": base,
@@ -99,3 +104,21 @@ def byo_ssh_detail(request, access, uuid):
         "refresh_seconds": REFRESH_SECONDS,
     }
     return render_org(request, "nodes/byo_ssh.html", access, context)
+
+
+@org_view(read="view", write=None)
+def token_status(request, access, uuid):
+    """What became of an install command (polled by its page): waiting, expired, or the node
+    its host registered as, with its state. Names the token by its uuid, never its secret."""
+    token = node_selectors.registration_token_get(organization=access.organization, uuid=uuid)
+    node = token.node
+    body: dict = {"waiting": node is None, "expired": node is None and token.expires_at < now()}
+    if node is not None:
+        body["node"] = {
+            "name": str(node),
+            "state": node.state,
+            "url": reverse("nodes:node", args=[access.organization.name, node.uuid]),
+        }
+    response = JsonResponse(body)
+    response["Cache-Control"] = "no-store"
+    return response

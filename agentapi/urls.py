@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/infra/v1/<str:ns>/token/", unlisted(TokenViewSet).as_view({"post": "create"})),
     # Portal pages that bring nodes in (POST-only where they change something).
     path("orgs/<str:ns>/nodes/token/", pages.token_create, name="token"),
+    path("orgs/<str:ns>/nodes/token/<uuid:uuid>/", pages.token_status, name="token_status"),
     path("orgs/<str:ns>/byo-ssh/", pages.byo_ssh_create, name="byo_ssh_create"),
     path("orgs/<str:ns>/byo-ssh/<uuid:uuid>/", pages.byo_ssh_detail, name="byo_ssh"),
 ]

@@ -141,3 +141,15 @@ def actions_overdue(*, now) -> list[Action]:
         .select_related("organization")
         .order_by("deadline")
     )
+
+
+def registration_token_get(*, organization: Organization, uuid) -> RegistrationToken:
+    """A token of the organization (by its uuid, never its secret), with the node it brought."""
+    token = (
+        RegistrationToken.objects.filter(organization=organization, uuid=uuid)
+        .select_related("node")
+        .first()
+    )
+    if token is None:
+        raise Http404
+    return token

@@ -53,3 +53,38 @@ document.addEventListener("click", function (event) {
     }
   });
 })();
+
+// [data-token-status="<url>"]: the install command's page follows what became of the
+// command: waiting, then the node its host registered as, until it is Deployed.
+(function () {
+  var el = document.querySelector("[data-token-status]");
+  if (!el) return;
+  var url = el.getAttribute("data-token-status");
+
+  function show(body) {
+    if (body.node) {
+      el.textContent = "";
+      var link = document.createElement("a");
+      link.href = body.node.url;
+      link.textContent = body.node.name;
+      var badge = document.createElement("span");
+      badge.className = "badge " + body.node.state.toLowerCase();
+      badge.textContent = body.node.state;
+      el.append("Your host registered as ", link, ": ", badge);
+      return body.node.state === "Deployed";
+    }
+    if (body.expired) {
+      el.textContent = "The command expired before a host used it: ask for a new one.";
+      return true;
+    }
+    return false;
+  }
+
+  function poll() {
+    fetch(url, { credentials: "same-origin", cache: "no-store" })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (body) { if (!body || !show(body)) setTimeout(poll, 2000); })
+      .catch(function () { setTimeout(poll, 5000); });
+  }
+  poll();
+})();

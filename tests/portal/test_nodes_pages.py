@@ -416,3 +416,32 @@ def test_the_node_list_is_paged_newest_first(client, acme_nodes, owner):
     }
     assert len(seen) == total  # every node on exactly one page
     assert client.get(f"{BASE}/nodes/", {"page": "x"}).status_code == 200  # the first page
+
+
+def test_the_install_page_follows_its_command_to_the_node(client, acme_nodes, owner, outsider):
+    client.force_login(owner.user)
+    page = client.post(f"{BASE}/nodes/token/")
+    status_url = page.context["request"].build_absolute_uri(
+        f"{BASE}/nodes/token/{page.context['token_uuid']}/"
+    )
+    assert f'data-token-status="{BASE}/nodes/token/{page.context["token_uuid"]}/"' in (
+        page.content.decode()
+    )
+    waiting = client.get(status_url).json()
+    assert waiting == {"waiting": True, "expired": False}
+
+    plaintext = page.context["command"].split("/install/")[1].split()[0]
+    node = node_services.node_register(
+        token=plaintext, csr=make_csr("late-host"), facts=FACTS | {"hostname": "late-host"},
+        remote_ip="10.250.0.9",
+    )["node"]  # fmt: skip
+    body = client.get(status_url).json()
+    assert body["node"] == {
+        "name": "late-host", "state": "Deploying", "url": f"{BASE}/nodes/{node.uuid}/"
+    }  # fmt: skip
+    assert plaintext not in str(body)
+
+    client.force_login(outsider.user)  # another organization's user: nothing to see
+    assert client.get(status_url).status_code == 404
+    own = status_url.replace(BASE, "/orgs/globex")  # nor through their own organization
+    assert client.get(own).status_code == 404
