@@ -15,6 +15,8 @@ from django.shortcuts import render
 from .. import selectors
 from ..permissions import VERB_LEVEL, Access, can
 
+LAST_ORG = "dc_last_org"  # the session's last organization page, shown first next time
+
 
 def org_view(*, read: str | None = "view", write: str | None = None):
     """A page of one organization: the view gets `(request, access, **kwargs)`.
@@ -33,6 +35,8 @@ def org_view(*, read: str | None = "view", write: str | None = None):
                 return HttpResponseNotAllowed([m for m, v in verbs.items() if v])
             if not can(access, verb):
                 raise PermissionDenied
+            if request.session.get(LAST_ORG) != access.organization.name:
+                request.session[LAST_ORG] = access.organization.name  # the switcher's default
             return func(request, access, **kwargs)
 
         return wrapper

@@ -19,7 +19,7 @@ from ..forms import (
 )
 from ..models import Role
 from ..permissions import can
-from .base import org_view, render_org
+from .base import LAST_ORG, org_view, render_org
 
 
 @login_required
@@ -28,11 +28,14 @@ def dashboard(request):
     organizations = selectors.organizations_for_user(user=request.user).annotate(
         role=F("memberships__role")
     )
-    return render(
-        request,
-        "accounts/dashboard.html",
-        {"organizations": organizations, "form": OrganizationCreateForm()},
-    )
+    context = {"organizations": organizations, "form": OrganizationCreateForm()}
+    # The fleet of the organization last looked at (else the personal one) leads the page.
+    names = [request.session.get(LAST_ORG), request.user.username]
+    current = next((o for name in names for o in organizations if o.name == name), None)
+    if current is not None:
+        access = selectors.organization_access(request=request, name=current.name)
+        context |= {"current": current, "current_can_change": can(access, "change")}
+    return render(request, "accounts/dashboard.html", context)
 
 
 @login_required

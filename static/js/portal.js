@@ -22,7 +22,8 @@ document.addEventListener("click", function (event) {
   function refresh(el, name) {
     var key = name + "=" + el.getAttribute(name);
     if (pending.has(key)) return;
-    pending.set(key, setTimeout(function () {  // several nodes at once: one fetch
+    var wait = name === "data-refresh-on-change" ? 1000 : 250;
+    pending.set(key, setTimeout(function () {  // several at once: one fetch
       fetch(location.href, { credentials: "same-origin" })
         .then(function (response) { return response.ok ? response.text() : null; })
         .then(function (html) {
@@ -34,7 +35,7 @@ document.addEventListener("click", function (event) {
           if (fresh) el.innerHTML = fresh.innerHTML;
         })
         .catch(function () { pending.delete(key); });
-    }, 250));
+    }, wait));
   }
 
   function each(name, value) {
@@ -51,6 +52,15 @@ document.addEventListener("click", function (event) {
     if (detail.seq === null && /^[a-z]+$/.test(detail.type || "")) {
       each("data-refresh-on-type", detail.type);
     }
+  });
+
+  // [data-refresh-on-change="node nodecluster action"]: a summary (the fleet at a glance)
+  // is fetched again, at most once a second, when any object of those types changes.
+  document.addEventListener("dc:event", function (event) {
+    var detail = event.detail || {};
+    if (detail.seq !== null || !/^[a-z]+$/.test(detail.type || "")) return;
+    document.querySelectorAll("[data-refresh-on-change~=\"" + detail.type + "\"]")
+      .forEach(function (el) { refresh(el, "data-refresh-on-change"); });
   });
 })();
 
