@@ -98,3 +98,16 @@ document.addEventListener("click", function (event) {
   }
   poll();
 })();
+
+// [data-filter-list="<id>"]: a search box that shows only the list's entries containing it
+// (the organization menu).
+document.addEventListener("input", function (event) {
+  var box = event.target.closest && event.target.closest("[data-filter-list]");
+  if (!box) return;
+  var list = document.getElementById(box.getAttribute("data-filter-list"));
+  if (!list) return;
+  var text = box.value.trim().toLowerCase();
+  list.querySelectorAll("li").forEach(function (item) {
+    item.hidden = text !== "" && item.textContent.toLowerCase().indexOf(text) === -1;
+  });
+});
