@@ -16,7 +16,7 @@ from docker.types import IPAMConfig, IPAMPool
 
 from accounts.models import Organization
 from nodes.docker_client import docker_client
-from nodes.models import Node
+from nodes.models import Node, NodeState
 
 from . import peers, selectors, tokens
 from .addresses import docker_range, overlay_ensure, swarm_pool
@@ -356,8 +356,12 @@ def _members_left(overlay: OrgOverlay, keep: list[int]) -> None:
     """Members whose node ended are Left; those whose node is away for now (Unreachable,
     Upgrading) keep their seat but say why they cannot take containers."""
     away = overlay.members.exclude(node_id__in=keep).exclude(status=MemberStatus.LEFT)
-    away.filter(node__state__in=selectors.ENDED).update(
-        status=MemberStatus.LEFT, manager=False, swarm_node_id="", reason=""
-    )
+    # A Terminating node is its termination's to take out (it leaves the swarm, the tokens
+    # rotate: overlay.leave); one that ended without that (its hook failed) is Left here, and
+    # the tokens it knew are rotated by the next pass.
+    ended = away.filter(node__state=NodeState.TERMINATED)
+    if ended.exclude(swarm_node_id="").exists():
+        tokens.rotate_soon(overlay)
+    ended.update(status=MemberStatus.LEFT, manager=False, swarm_node_id="", reason="")
     for member in away.exclude(node__state__in=selectors.ENDED).select_related("node"):
         _mark(member, MemberStatus.UNREACHABLE, f"overlay: the node is {member.node.state}")
