@@ -19,11 +19,9 @@ from accounts.permissions import can
 from accounts.selectors import namespace_access
 from accounts.wsauth import api_caller
 from core.loops import remember_server_loop
-from nodes.consumers.streams import DockerCloudConsumer
+from nodes.consumers.streams import DockerCloudConsumer, log_stream_params
 from nodes.docker_client import prepare
-from realtime.consumers import query_int
 from realtime.groups import group_for_member
-from realtime.scope import query
 
 from . import selectors
 from .logs import MAX_TAIL, container_logs
@@ -70,9 +68,7 @@ class ContainerLogConsumer(DockerCloudConsumer):
     async def connect(self):
         remember_server_loop()
         kwargs = self.scope["url_route"]["kwargs"]
-        params = query(self.scope)
-        follow = params.get("follow", "true").lower() not in ("false", "0", "no")
-        tail = query_int(params.get("tail"))
+        follow, tail = log_stream_params(self.scope)
         status, container, caller = await _find(self.scope, kwargs.get("ns"), kwargs["uuid"])
         if status != 200:
             await self.deny(status, "Not Authorized" if status == 401 else "Not found")

@@ -2,11 +2,13 @@
 
 import base64
 import os
+import socket
 from dataclasses import dataclass
 
 import pytest
 from cryptography.fernet import Fernet
 from django.conf import settings as django_settings
+from django.db import connections
 from rest_framework.test import APIClient
 
 from accounts import services
@@ -97,3 +99,25 @@ def outsider(db) -> Person:
 @pytest.fixture
 def anon() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture
+def database_cut(transactional_db):
+    """A real database outage: `database_cut(True)` points the connection at a port nothing
+    listens on (connecting is refused), `database_cut(False)` gives it back; undone at the
+    end. For PostgreSQL only (SQLite has no server to lose)."""
+    connection = connections["default"]
+    saved = dict(connection.settings_dict)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]  # closed again: nothing listens there
+
+    def toggle(down: bool):
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(saved)
+        if down:
+            connection.settings_dict.update(HOST="127.0.0.1", PORT=str(dead_port))
+
+    yield toggle
+    toggle(False)

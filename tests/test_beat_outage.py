@@ -2,7 +2,6 @@
 and the next tick after the database is back reads it again. The outage is real: the
 connection is pointed at a port nothing listens on."""
 
-import socket
 from datetime import datetime, timedelta
 
 import pytest
@@ -17,50 +16,30 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def cut(transactional_db):
-    """cut(True) points the connection at a dead port; cut(False) gives it back."""
-    connection = connections["default"]
-    saved = dict(connection.settings_dict)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        dead_port = probe.getsockname()[1]
-
-    def toggle(down: bool):
-        connection.close()
-        connection.settings_dict.clear()
-        connection.settings_dict.update(saved)
-        if down:
-            connection.settings_dict.update(HOST="127.0.0.1", PORT=str(dead_port))
-
-    yield toggle
-    toggle(False)
-
-
 def _forced_reread(scheduler) -> dict:
     scheduler._last_full_sync = datetime.now() - timedelta(minutes=6)  # the 5-minute reread
     return scheduler.schedule
 
 
-def test_a_reread_during_an_outage_keeps_the_schedule_and_retries(cut):
+def test_a_reread_during_an_outage_keeps_the_schedule_and_retries(database_cut):
     scheduler = OutageTolerantScheduler(app=app, lazy=False)
     jobs = set(scheduler.schedule)
     assert "nodes-sweep-unreachable" in jobs
 
-    cut(True)
+    database_cut(True)
     assert set(_forced_reread(scheduler)) == jobs  # kept, no exception
     assert set(scheduler.schedule) == jobs  # retried on the next tick, still down: kept
 
-    cut(False)
+    database_cut(False)
     assert scheduler.schedule_changed()  # a reread is pending
     assert set(scheduler.schedule) == jobs
     assert not scheduler.schedule_changed()
 
 
-def test_the_stock_scheduler_dies_on_the_same_outage(cut):
+def test_the_stock_scheduler_dies_on_the_same_outage(database_cut):
     """What the subclass is for: this is the exception that ended beat."""
     scheduler = DatabaseScheduler(app=app, lazy=False)
     scheduler.schedule  # noqa: B018 (the initial read)
-    cut(True)
+    database_cut(True)
     with pytest.raises(Exception, match="connection"):
         _forced_reread(scheduler)

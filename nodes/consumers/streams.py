@@ -43,6 +43,14 @@ def _namespace(scope, ns: str | None):
     return 200, caller, access.organization
 
 
+def log_stream_params(scope) -> tuple[bool, int | None]:
+    """`follow` (default true) and `tail` of a log stream's query, as Docker Cloud's clients
+    send them (action logs, container logs)."""
+    params = query(scope)
+    follow = params.get("follow", "true").lower() not in ("false", "0", "no")
+    return follow, query_int(params.get("tail"))
+
+
 class DockerCloudConsumer(GuardedSocketMixin, DirectDispatchMixin, AsyncWebsocketConsumer):
     """Shared by the Docker Cloud streams: refuse the handshake like the REST API would."""
 
@@ -161,9 +169,7 @@ class ActionLogConsumer(DockerCloudConsumer):
     async def connect(self):
         remember_server_loop()
         kwargs = self.scope["url_route"]["kwargs"]
-        params = query(self.scope)
-        follow = params.get("follow", "true").lower() not in ("false", "0", "no")
-        tail = query_int(params.get("tail"))
+        follow, tail = log_stream_params(self.scope)
         status, action, caller = await _action(self.scope, kwargs.get("ns"), kwargs["uuid"])
         if status != 200:
             await self.deny(status, "Not Authorized" if status == 401 else "Not found")
