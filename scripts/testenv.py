@@ -41,6 +41,12 @@ PACKAGES = {
     "curl": "/usr/bin/curl",
     "chromium": "/usr/bin/chromium",
     "nodejs": "/usr/bin/node",
+    # The image test: a Debian base image from Debian's packages, and Compose v1 to run
+    # docker-compose.yml (Compose v2 is not packaged in bookworm).
+    "mmdebstrap": "/usr/bin/mmdebstrap",
+    "docker-compose": "/usr/bin/docker-compose",
+    # ... and Debian's own pip, to build wheels for the image's Python (bookworm's python3)
+    "python3-pip": "/usr/lib/python3/dist-packages/pip",
 }
 
 
