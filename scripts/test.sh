@@ -15,7 +15,8 @@ stop_packaging() {
     wait "$pkg_pid" 2>/dev/null || true
   fi
 }
-trap 'stop_packaging; $PY scripts/testenv.py down' EXIT
+pkg_log=
+trap 'stop_packaging; rm -f "${pkg_log:-}"; $PY scripts/testenv.py down' EXIT
 # Not `eval "$(... up)"`: that would swallow up's exit status and run the suite without the
 # environment it promised. A failed `up` stops here with its own message.
 env_lines=$($PY scripts/testenv.py up) || { echo "make test: the private PostgreSQL and Redis did not start (above)" >&2; exit 1; }
@@ -52,6 +53,7 @@ join_packaging() {
   pkg_pid=
   echo "== packaging: finished after $((SECONDS - pkg_started)) s (exit $rc)"
   cat "$pkg_log"
+  rm -f "$pkg_log"
   if [ "$rc" -ne 0 ]; then
     echo "make test: the packaging phase failed (log above)" >&2
   fi

@@ -5,6 +5,11 @@ topology, the lab hosts)."""
 
 import signal
 
+import pytest
+
+from lab import hosts, state
+from lab.pytest_plugin import LOCK_TIMEOUT, _destroy_all, require_lab
+
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
@@ -12,3 +17,27 @@ def _interrupt(signum, frame):
 
 def pytest_configure(config):
     signal.signal(signal.SIGTERM, _interrupt)
+
+
+@pytest.fixture
+def lab_hosts_between_sessions():
+    """Factory like ``lab_hosts``, but the lab session is held only while hosts are made and
+    destroyed, not for the minutes this test keeps them: a ``lab_exclusive`` test of the main
+    suite (running beside this phase) would otherwise wait that long, and every lab test behind
+    it. Its before/after snapshots of the machine still hold, as hosts are neither made nor
+    removed while it runs, and nothing in between changes the machine's own network (the
+    daemons and containers live in the hosts' namespaces)."""
+    require_lab()
+    created: list = []
+
+    def make(n: int):
+        with state.session(shared=True, timeout=LOCK_TIMEOUT):
+            for _ in range(n):
+                created.append(hosts.create_host())
+        return created[-n:]
+
+    try:
+        yield make
+    finally:
+        with state.session(shared=True, timeout=LOCK_TIMEOUT):
+            _destroy_all(created)

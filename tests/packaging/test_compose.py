@@ -14,7 +14,10 @@ Runs as its own phase of `make test`, beside the main suite (scripts/test.sh).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
+import resource
 import subprocess
 import sys
 import time
@@ -39,6 +42,8 @@ IMAGE = "dockercloud:packaging-test"
 PROJECT = "dcpkg"
 PASSWORD = "first-user-Secret-1"
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+DOCKER_TMPFS = "4g"  # an upper bound: about 1.5 GiB is used (the base, the images, the volumes)
 
 
 def say(message: str) -> None:
@@ -88,6 +93,18 @@ class Compose:
         return f"---- compose logs ----\n{out.stdout[-12000:]}"
 
 
+def _cpu_seconds(host, cgroup: str) -> float:
+    """CPU seconds used so far by the host's containers (their cgroup, removed ones included)
+    and by the daemons running in it."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = int((CGROUP_ROOT / "cpuacct" / cgroup.lstrip("/") / "cpuacct.usage").read_text()) / 1e9
+    for pid in host.processes():
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    return total
+
+
 def _basic(username: str, password: str) -> dict:
     token = base64.b64encode(f"{username}:{password}".encode()).decode()
     return {"Authorization": f"Basic {token}"}
@@ -101,7 +118,9 @@ def _trust(node, cert: Path, tmp_path: Path) -> None:
     node.run(["mount", "--bind", str(bundle), str(SYSTEM_CA_BUNDLE)])
 
 
-def test_compose_topology_serves_through_the_tls_proxy_and_a_node_joins(lab_hosts, tmp_path):
+def test_compose_topology_serves_through_the_tls_proxy_and_a_node_joins(
+    lab_hosts_between_sessions, tmp_path
+):
     cache = build.cache_dir()
     started = time.monotonic()
     base_tar = debian.rootfs_tar(cache, BASE_PACKAGES)
@@ -111,8 +130,16 @@ def test_compose_topology_serves_through_the_tls_proxy_and_a_node_joins(lab_host
     context = build.context(tmp_path / "context", build.wheels(cache))
     say(f"wheels and build context ready in {time.monotonic() - started:.1f} s")
 
-    server, node = lab_hosts(2)
-    server.start_dockerd()
+    server, node = lab_hosts_between_sessions(2)
+    # The server's images and volumes live in memory (private to its mount namespace): the
+    # build's writes stay off the shared disk, and they are gone with the host at once instead
+    # of a slow removal of a few hundred thousand files.
+    server.run(["mount", "-t", "tmpfs", "-o", f"size={DOCKER_TMPFS},mode=711", "tmpfs",
+                "/var/lib/docker"])  # fmt: skip
+    # Every container of this daemon (the build steps too) in a cgroup of its own, so the
+    # CPU the phase costs can be read there (a fair figure on a shared machine).
+    cgroup = f"/dcpkg-{server.name}"
+    server.start_dockerd(["--cgroup-parent", cgroup])
     client = server.docker_client(timeout=600)
     started = time.monotonic()
     debian.import_image(client, base_tar, *BASE_IMAGE)
@@ -155,6 +182,16 @@ def test_compose_topology_serves_through_the_tls_proxy_and_a_node_joins(lab_host
         left = client.containers.list(all=True, filters=project)
         client.close()
         say(f"compose down in {time.monotonic() - started:.1f} s")
+        here = sum(
+            getattr(resource.getrusage(who), field)
+            for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+            for field in ("ru_utime", "ru_stime")
+        )  # this process and what it ran: pip wheel, docker-compose, the install command
+        say(f"CPU: {_cpu_seconds(server, cgroup):.0f} s in the server host's daemons and "
+            f"containers, {here:.0f} s in the test and the commands it ran")  # fmt: skip
+        for controller in CGROUP_ROOT.iterdir():
+            with contextlib.suppress(OSError):  # empty now: the containers are gone
+                (controller / cgroup.lstrip("/")).rmdir()
         assert left == [], f"containers left after compose down: {left}"
 
 
