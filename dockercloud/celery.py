@@ -35,5 +35,6 @@ def _own_database_pool(**kwargs):
     parent's sockets (Celery's own handler takes care of a connection checked out)."""
     from django.db.backends.postgresql.base import DatabaseWrapper
 
-    _inherited_pools.extend(DatabaseWrapper._connection_pools.values())
-    DatabaseWrapper._connection_pools.clear()
+    pools = DatabaseWrapper._connection_pools  # type: ignore[attr-defined]
+    _inherited_pools.extend(pools.values())
+    pools.clear()

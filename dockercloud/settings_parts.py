@@ -4,6 +4,8 @@ Nothing here reads the environment (`settings.py` does, and passes what these ne
 names each setting it takes from here, so every setting stays findable there.
 """
 
+from typing import Any
+
 import dj_database_url
 
 # --- REST API -----------------------------------------------------------------------------
@@ -107,11 +109,12 @@ def postgres(url: str, *, pool: int) -> dict:
     inherited (dockercloud/celery.py)."""
     # Health checks: a connection the pool kept across a PostgreSQL restart is tested (one empty
     # round trip) and replaced before a request gets it, instead of failing that request.
-    database = dict(
+    database: dict[str, Any] = dict(
         dj_database_url.parse(url, conn_max_age=0 if pool else 60, conn_health_checks=True)
     )
     if pool:
-        database.setdefault("OPTIONS", {})["pool"] = {
+        database["OPTIONS"] = {**database.get("OPTIONS", {})}
+        database["OPTIONS"]["pool"] = {
             "min_size": 1,
             "max_size": pool,
             "timeout": 10,  # waiting longer for a free connection helps no one
