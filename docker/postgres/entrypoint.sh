@@ -14,4 +14,6 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
         | postgres --single -D "$PGDATA" -c unix_socket_directories= postgres >/dev/null
     echo "dockercloud-postgres: initialised $PGDATA (database $db, user $user)"
 fi
-exec postgres -D "$PGDATA" -c listen_addresses='*' -c unix_socket_directories=/tmp
+# Each web and worker process keeps up to DC_DB_POOL (20) connections open.
+exec postgres -D "$PGDATA" -c listen_addresses='*' -c unix_socket_directories=/tmp \
+    -c max_connections="${POSTGRES_MAX_CONNECTIONS:-200}"
