@@ -253,3 +253,7 @@ def _walk_the_deployment(server, node, compose: Compose, context: Path, public_u
     # Registered from its own address (the proxy is a trusted one), reached over mutual TLS.
     assert found["public_ip"] == node.address
     assert found["connection"] == "direct"
+    # The agent's control channel is a websocket through the proxy (Upgrade passed through).
+    agent_log = node.run("cat /var/log/dockercloud/agent.log", check=False).stdout
+    wss = public_url.replace("https://", "wss://", 1)
+    assert f"control channel connected to {wss}/ws/agent/" in agent_log, agent_log[-3000:]
