@@ -3,7 +3,9 @@ suite (scripts/test.sh). If that script stops early it sends SIGTERM: turn it in
 KeyboardInterrupt pytest handles, so fixtures still tear down what they started (the compose
 topology, the lab hosts)."""
 
+import contextlib
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -41,3 +43,17 @@ def lab_hosts_between_sessions():
     finally:
         with state.session(shared=True, timeout=LOCK_TIMEOUT):
             _destroy_all(created)
+        # The cgroups a host's dockerd put its containers in (`cgroup_of`), empty now that
+        # every process of the host is gone, even if the test stopped halfway.
+        for host in created:
+            for controller in CGROUP_ROOT.iterdir():
+                with contextlib.suppress(OSError):
+                    (controller / cgroup_of(host).lstrip("/")).rmdir()
+
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def cgroup_of(host) -> str:
+    """The cgroup parent for the containers of a dockerd started in ``host``."""
+    return f"/dcpkg-{host.name}"

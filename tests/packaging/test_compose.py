@@ -29,6 +29,7 @@ import requests
 from lab import debian
 
 from . import build
+from .conftest import CGROUP_ROOT, cgroup_of
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -42,7 +43,6 @@ IMAGE = "dockercloud:packaging-test"
 PROJECT = "dcpkg"
 PASSWORD = "first-user-Secret-1"
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 DOCKER_TMPFS = "4g"  # an upper bound: about 1.5 GiB is used (the base, the images, the volumes)
 
 
@@ -138,7 +138,7 @@ def test_compose_topology_serves_through_the_tls_proxy_and_a_node_joins(
                 "/var/lib/docker"])  # fmt: skip
     # Every container of this daemon (the build steps too) in a cgroup of its own, so the
     # CPU the phase costs can be read there (a fair figure on a shared machine).
-    cgroup = f"/dcpkg-{server.name}"
+    cgroup = cgroup_of(server)  # removed with the host
     server.start_dockerd(["--cgroup-parent", cgroup])
     client = server.docker_client(timeout=600)
     started = time.monotonic()
@@ -189,9 +189,6 @@ def test_compose_topology_serves_through_the_tls_proxy_and_a_node_joins(
         )  # this process and what it ran: pip wheel, docker-compose, the install command
         say(f"CPU: {_cpu_seconds(server, cgroup):.0f} s in the server host's daemons and "
             f"containers, {here:.0f} s in the test and the commands it ran")  # fmt: skip
-        for controller in CGROUP_ROOT.iterdir():
-            with contextlib.suppress(OSError):  # empty now: the containers are gone
-                (controller / cgroup.lstrip("/")).rmdir()
         assert left == [], f"containers left after compose down: {left}"
 
 
