@@ -39,7 +39,7 @@ pkg_log=$(mktemp)
 if [ -z "${PYTEST_ARGS:-}" ]; then
   echo "== packaging (image build, compose topology, a node through the proxy): in the background, log $pkg_log"
   pkg_started=$SECONDS
-  $PY -m pytest "${NOSKIP[@]}" -p no:xdist -s -q tests/packaging >"$pkg_log" 2>&1 &
+  $PY -m pytest "${NOSKIP[@]}" -p no:xdist -s -q --durations=0 tests/packaging >"$pkg_log" 2>&1 &
   pkg_pid=$!
   MAIN_IGNORE=(--ignore=tests/packaging)
 else
@@ -85,7 +85,7 @@ run_pytest() {
 echo "== suite on PostgreSQL + Redis"
 # shellcheck disable=SC2086 (PYTEST_ARGS is a list of words on purpose)
 main_rc=0
-run_pytest "${NOSKIP[@]}" -n "${DC_TEST_WORKERS:-2}" "${MAIN_IGNORE[@]}" ${PYTEST_ARGS:-} || main_rc=$?
+run_pytest "${NOSKIP[@]}" -n "${DC_TEST_WORKERS:-2}" --durations=30 "${MAIN_IGNORE[@]}" ${PYTEST_ARGS:-} || main_rc=$?
 pkg_rc=0
 join_packaging || pkg_rc=$?
 if [ "$main_rc" -ne 0 ] || [ "$pkg_rc" -ne 0 ]; then
