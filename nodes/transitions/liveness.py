@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from .. import hooks
+from .. import hooks, metrics
 from ..events import node_state_event
 from ..models import Node, NodeState
 from . import apply
@@ -109,6 +109,7 @@ def node_heartbeat(*, node: Node, beat: dict) -> bool:
         fields["clock_skew"] = skew
         metric["clock_skew"] = round(skew, 3)
     fields["last_metric"] = metric
+    metrics.metric_record(node_id=node.pk, metric=metric, at=now)
     Node.objects.filter(pk=node.pk).exclude(state=NodeState.TERMINATED).update(**fields)
     current = Node.objects.filter(pk=node.pk).values_list("state", flat=True).first()
     running = beat.get("dockerd_running", True) is True

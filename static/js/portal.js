@@ -43,6 +43,16 @@ document.addEventListener("click", function (event) {
     document.querySelectorAll(selector).forEach(function (el) { refresh(el, name); });
   }
 
+  // [data-refresh-every="<seconds>"]: fetched again on that period while the tab is shown
+  // (a node's charts: their samples come a minute apart, with no event to say so).
+  document.querySelectorAll("[data-refresh-every]").forEach(function (el) {
+    var seconds = parseInt(el.getAttribute("data-refresh-every"), 10);
+    if (!(seconds > 0)) return;
+    setInterval(function () {
+      if (!document.hidden) refresh(el, "data-refresh-every");
+    }, seconds * 1000);
+  });
+
   document.addEventListener("dc:event", function (event) {
     var detail = event.detail || {};
     if (detail.action !== "create" && detail.action !== "delete") return;
