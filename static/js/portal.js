@@ -75,13 +75,34 @@ document.addEventListener("click", function (event) {
 })();
 
 // [data-token-status="<url>"]: the install command's page follows what became of the
-// command: waiting, then the node its host registered as, until it is Deployed.
+// command: waiting, then the node its host registered as, until it is Deployed; and the
+// steps the control plane saw (#install-steps), with a failure's reason where known.
 (function () {
   var el = document.querySelector("[data-token-status]");
   if (!el) return;
   var url = el.getAttribute("data-token-status");
+  var list = document.getElementById("install-steps");
+  var failure = document.getElementById("install-failure");
+
+  function steps(body) {
+    if (list && body.steps) {
+      list.textContent = "";
+      body.steps.forEach(function (step) {
+        var item = document.createElement("li");
+        item.setAttribute("data-step", step.key);
+        item.className = step.done ? "done" : "todo";
+        item.textContent = (step.done ? "✓ " : "… ") + step.label;
+        list.appendChild(item);
+      });
+    }
+    if (failure) {
+      failure.hidden = !body.failure;
+      failure.textContent = body.failure || "";
+    }
+  }
 
   function show(body) {
+    steps(body);
     if (body.node) {
       el.textContent = "";
       var link = document.createElement("a");
@@ -91,7 +112,7 @@ document.addEventListener("click", function (event) {
       badge.className = "badge " + body.node.state.toLowerCase();
       badge.textContent = body.node.state;
       el.append("Your host registered as ", link, ": ", badge);
-      return body.node.state === "Deployed";
+      return body.node.state === "Deployed" || body.node.state === "Terminated";
     }
     if (body.expired) {
       el.textContent = "The command expired before a host used it: ask for a new one.";
