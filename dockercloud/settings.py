@@ -7,6 +7,7 @@ Nothing set: the embedded default (SQLite under var/, Celery and Channels in mem
 
 import secrets
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -179,6 +180,7 @@ REDIS_URL = env_secret("REDIS_URL")
 EMBEDDED = not REDIS_URL
 if PRODUCTION and EMBEDDED:
     raise ImproperlyConfigured("REDIS_URL is required in production")
+CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}

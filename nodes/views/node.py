@@ -70,6 +70,7 @@ def _containers(node: Node) -> tuple[list[dict], str]:
     rows = [
         {
             "id": c["Id"][:12],
+            "full_id": c["Id"],
             "name": ", ".join(n.lstrip("/") for n in c.get("Names") or []),
             "image": c.get("Image", ""),
             "state": c.get("State", ""),

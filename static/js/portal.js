@@ -142,3 +142,60 @@ document.addEventListener("input", function (event) {
     item.hidden = text !== "" && item.textContent.toLowerCase().indexOf(text) === -1;
   });
 });
+
+// [data-follow-logs="<url>"] (a <pre>): a container's logs, followed: the lines after the
+// last one shown (data-after, the daemon's time of it) are fetched every second and appended.
+(function () {
+  var el = document.querySelector("[data-follow-logs]");
+  if (!el) return;
+  var url = el.getAttribute("data-follow-logs");
+  var after = el.getAttribute("data-after");
+  var status = document.querySelector("[data-follow-status]");
+  var MAX_LINES = 5000;
+
+  function poll() {
+    if (document.hidden) { setTimeout(poll, 1000); return; }
+    fetch(url + "?after=" + encodeURIComponent(after), { credentials: "same-origin", cache: "no-store" })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (body) {
+        if (!body) { setTimeout(poll, 5000); return; }
+        if (body.error && status) status.textContent = body.error;
+        body.lines.forEach(function (line) { el.append(line.log + "\n"); });
+        while (el.childNodes.length > MAX_LINES) el.removeChild(el.firstChild);
+        after = body.after;
+        setTimeout(poll, 1000);
+      })
+      .catch(function () { setTimeout(poll, 5000); });
+  }
+  setTimeout(poll, 1000);
+})();
+
+// [data-include="<url>"]: the part [data-include-part] of the page at url, loaded now (unless
+// data-include-loaded: the server rendered it) and again, at most once a second, when a live
+// event of a type in data-include-on arrives (a node's containers, on its docker events).
+(function () {
+  function load(el) {
+    fetch(el.getAttribute("data-include"), { credentials: "same-origin", cache: "no-store" })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) {
+        if (!html) return;
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var part = doc.querySelector("[data-include-part]");
+        if (part) el.replaceChildren(document.importNode(part, true));
+      })
+      .catch(function () {});
+  }
+
+  var pending = new Map();
+  document.querySelectorAll("[data-include]").forEach(function (el) {
+    if (!el.hasAttribute("data-include-loaded")) load(el);
+  });
+  document.addEventListener("dc:event", function (event) {
+    var type = (event.detail || {}).type || "";
+    document.querySelectorAll("[data-include-on]").forEach(function (el) {
+      if (el.getAttribute("data-include-on").split(" ").indexOf(type) === -1) return;
+      if (pending.has(el)) return;
+      pending.set(el, setTimeout(function () { pending.delete(el); load(el); }, 1000));
+    });
+  });
+})();

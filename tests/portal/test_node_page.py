@@ -82,3 +82,119 @@ def test_an_unknown_token_leaves_no_trace(client):
     digest = tokens.digest(fake)
     assert cache.get(progress._key("fetched", digest)) is None
     assert cache.get(progress._key("refused", digest)) is None
+
+
+DOCKER_ID = "ab" * 32
+
+
+@pytest.fixture
+def node_verbs(monkeypatch):
+    """(node id, action id, verb, docker id) of the daemon verbs queued on commit."""
+    calls = []
+    monkeypatch.setattr("containers.tasks.node_container_run.delay", lambda *a: calls.append(a))
+    return calls
+
+
+@pytest.fixture
+def refusing(acme_nodes):  # noqa: F811
+    """The node, dialled directly at an address where nothing listens on 2375: refused at
+    once (its tunnel would wait for an agent that never comes)."""
+    from nodes.models import Node
+
+    Node.objects.filter(pk=acme_nodes.node.pk).update(public_ip="127.0.0.1", connection="direct")
+    return Node.objects.get(pk=acme_nodes.node.pk)
+
+
+def _verb_url(node, verb, docker_id=DOCKER_ID):
+    return f"{BASE}/nodes/{node.uuid}/containers/{docker_id}/{verb}/"
+
+
+@pytest.mark.parametrize("verb", ["start", "stop", "restart", "remove"])
+def test_a_writer_asks_the_daemon_and_it_is_an_action_with_an_audit_row(
+    client,
+    acme_nodes,
+    owner,
+    node_verbs,
+    verb,
+    django_capture_on_commit_callbacks,  # noqa: F811
+):
+    from accounts.models import AuditEntry
+    from nodes.models import Action
+
+    node = acme_nodes.node
+    client.force_login(owner.user)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(_verb_url(node, verb), {"name": "web-1"})
+    assert response["Location"] == f"{BASE}/nodes/{node.uuid}/containers/"
+    action = Action.objects.get(object_uuid=node.uuid, action__startswith="Node Container")
+    assert action.action == f"Node Container {verb.title()}" and action.state == "Pending"
+    assert node_verbs == [(node.pk, action.pk, verb, DOCKER_ID)]
+    entry = AuditEntry.objects.get(action=f"node.container.{verb}")
+    assert entry.data == {"container": DOCKER_ID[:12], "name": "web-1"}
+
+
+def test_a_read_member_sees_the_containers_but_cannot_act(
+    client,
+    acme_nodes,
+    readonly_member,
+    node_verbs,  # noqa: F811
+):
+    from nodes.models import Action
+
+    client.force_login(readonly_member.user)
+    for verb in ("start", "stop", "restart", "remove"):
+        assert client.post(_verb_url(acme_nodes.node, verb)).status_code == 403
+    assert not node_verbs and not Action.objects.filter(action__startswith="Node Container")
+
+
+def test_another_organization_gets_404(client, acme_nodes, outsider, node_verbs):  # noqa: F811
+    client.force_login(outsider.user)
+    node = acme_nodes.node
+    for path in (_verb_url(node, "stop"), f"{BASE}/nodes/{node.uuid}/containers/{DOCKER_ID}/logs/"):
+        method = client.post if path.endswith("stop/") else client.get
+        assert method(path).status_code == 404
+        assert method(path.replace(BASE, "/orgs/globex")).status_code == 404
+    assert not node_verbs
+
+
+def test_refusals_leave_no_action(client, refusing, owner, node_verbs):
+    from containers.models import Container
+    from nodes.models import Action
+
+    node = refusing
+    client.force_login(owner.user)
+    assert client.post(_verb_url(node, "stop", "abc")).status_code == 404  # not a docker id
+    assert client.post(_verb_url(node, "explode")).status_code == 404
+    Container.objects.create(
+        organization=owner.org, name="c1", image="local/busybox:lab", node=node, docker_id=DOCKER_ID
+    )
+    page = client.post(_verb_url(node, "stop"), follow=True)
+    assert "The control plane runs this container: use its own page." in text(page)
+    assert not node_verbs and not Action.objects.filter(action__startswith="Node Container")
+
+
+def test_a_daemon_that_cannot_be_reached_fails_the_action_with_its_reason(refusing, owner):
+    from accounts.audit import Actor
+    from containers.tasks import node_container_run
+    from nodes.transitions import actions
+
+    node = refusing
+    action = actions.action_create(
+        actor=Actor(user=owner.user), organization=owner.org, action="Node Container Stop",
+        object_uuid=node.uuid,
+    )  # fmt: skip
+    node_container_run(node.pk, action.pk, "stop", DOCKER_ID)
+    action.refresh_from_db()
+    assert action.state == "Failed"
+    assert action.error.startswith(f"Docker on {node} refused to stop abababababab: the daemon did")
+    assert action.error in action.logs
+
+
+def test_logs_follow_asks_only_for_what_came_after(client, refusing, owner):
+    client.force_login(owner.user)
+    url = f"{BASE}/nodes/{refusing.uuid}/containers/{DOCKER_ID}/logs/"
+    assert client.get(url, {"after": "x"}).status_code == 400
+    body = client.get(url, {"after": "1700000000.000000001"}).json()
+    assert body["lines"] == [] and body["after"] == "1700000000.000000001" and body["error"]
+    page = client.get(url)
+    assert page.status_code == 200 and "could not be read" in text(page)
