@@ -3,13 +3,22 @@ host: sign up, make an organization, follow the dashboard to an install command,
 the host and watch the page turn into the Deployed node, see its charts and containers, stop,
 start, follow and remove a container, invite a member and see what a read member sees. No
 page logs an error to the console. Screenshots of the main pages go to var/screenshots/.
+
+Then the same node through the API: listed, installed again safely, its agent upgraded (this
+story is also the end-to-end test of a directly reached BYO node: tests/e2e/test_byoh.py has
+the tunnelled one).
 """
 
+import base64
 import re
 from pathlib import Path
 
 import pytest
+import requests
 
+from accounts import services
+from accounts.audit import Actor
+from accounts.models import User
 from lab import import_busybox
 from nodes.docker_client import docker_client
 from nodes.models import Action, Node
@@ -150,6 +159,7 @@ def _walk(story: Story, control_plane, host) -> None:
     for label, value in (("Docker", node.docker_version), ("Public IP", host.address)):
         fact = erin.locator("tr").filter(has=erin.locator("th", has_text=re.compile(f"^{label}$")))
         expect(fact).to_contain_text(value)
+    expect(erin.locator("#node-containers-panel")).to_contain_text("over mutual TLS")
     web = row(erin, "web-1")
     expect(web.locator(".badge")).to_have_text("running", timeout=LIVE)
     shot(erin, "05-node-page")
@@ -203,3 +213,38 @@ def _walk(story: Story, control_plane, host) -> None:
     row(erin, "web-1").get_by_role("button", name="Remove").click()
     expect(erin.get_by_text("Removing web-1 from")).to_be_visible()
     expect(row(erin, "web-1")).to_have_count(0, timeout=DAEMON)
+    _and_through_the_api(control_plane, host, node)
+
+
+def _and_through_the_api(control_plane, host, node) -> None:
+    """The same node through the Docker Cloud API: listed, safe to install again, and it
+    takes the control plane's agent (verified, swapped in place, back within seconds)."""
+    user = User.objects.get(username="erin")
+    _, key = services.apikey_create(actor=Actor(user=user), user=user, label="story")
+    auth = {"Authorization": "Basic " + base64.b64encode(f"erin:{key}".encode()).decode()}
+    api = f"{control_plane.url}/api/infra/v1/erinco/node/"
+    listed = requests.get(api, headers=auth, timeout=10).json()["objects"]
+    assert [(n["uuid"], n["state"], n["connection"]) for n in listed] == [
+        (str(node.uuid), "Deployed", "direct")
+    ]
+    assert node.hostname == host.name and node.agent_version
+    command = requests.post(
+        f"{control_plane.url}/api/infra/v1/erinco/token/", headers=auth, timeout=10
+    ).json()["command"]
+    again = host.run(["sh", "-c", command], check=False, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert Node.objects.filter(organization=node.organization).count() == 1
+
+    upgrade = requests.post(f"{api}{node.uuid}/agent-upgrade/", headers=auth, timeout=10)
+    assert upgrade.status_code == 202, upgrade.text
+    action_url = control_plane.url + upgrade.headers["X-DockerCloud-Action-URI"]
+
+    def finished():
+        body = requests.get(action_url, headers=auth, timeout=10).json()
+        return body if body["state"] in ("Success", "Failed") else None
+
+    action = wait_for(finished, timeout=60, message="the agent upgrade to finish")
+    assert action["state"] == "Success", action["logs"]
+    assert "is running" in action["logs"]
+    node.refresh_from_db()
+    assert node.state == "Deployed" and node.agent_version

@@ -1,4 +1,5 @@
 """The node page: its hour of charts, its facts, its containers' verbs, the install progress."""
+# ruff: noqa: F811 (the fixtures imported from test_nodes_pages are parameters here)
 
 import re
 
