@@ -37,11 +37,12 @@ def install_progress(*, token: RegistrationToken) -> dict:
     fetched = node is not None or _key("fetched", token.digest) in found
     state = node.state if node is not None else None
     deployed = node is not None and node.deployed_datetime is not None
-    connection = node.connection if node is not None else Connection.UNKNOWN
-    daemon = {
-        Connection.DIRECT: "on port 2375",
-        Connection.TUNNEL: "through the agent's tunnel (port 2375 was not reachable)",
-    }.get(connection, "on port 2375 (or the agent's tunnel)")
+    connection = str(node.connection) if node is not None else ""
+    reached = {
+        Connection.DIRECT.value: "on port 2375",
+        Connection.TUNNEL.value: "through the agent's tunnel (port 2375 was not reachable)",
+    }
+    daemon = reached.get(connection, "on port 2375 (or the agent's tunnel)")
     steps = [
         ("fetched", "Install script fetched with this command", fetched),
         ("registered", "Agent registered" + (f" as {node}" if node else ""), node is not None),

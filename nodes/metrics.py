@@ -53,14 +53,24 @@ def _sample(metric: dict) -> tuple | None:
     return None if all(v is None for v in sample) else sample
 
 
+# node id -> the minute this process last kept a sample for: the minute's other heartbeats
+# that reach this process skip the cache's round trip too. Bounded; any process may keep the
+# minute's sample, `add` keeps the first.
+_kept: dict[int, int] = {}
+MAX_KEPT = 100_000
+
+
 def metric_record(*, node_id: int, metric: dict, at: datetime) -> None:
     """Keep the heartbeat's numbers as the node's sample of this minute (if it has none yet)."""
-    if not isinstance(metric, dict):
+    minute = int(at.timestamp() // 60)
+    if _kept.get(node_id) == minute or not isinstance(metric, dict):
         return
     sample = _sample(metric)
     if sample is not None:
-        minute = int(at.timestamp() // 60)
         cache.add(_key(node_id, minute), sample, timeout=KEEP_SECONDS)
+        if len(_kept) >= MAX_KEPT:
+            _kept.clear()
+        _kept[node_id] = minute
 
 
 def metric_history(*, node_id: int, now: datetime | None = None) -> list[dict]:

@@ -21,8 +21,10 @@ def _fresh():
     minute = int(AT.timestamp() // 60)
     keys = [metrics._key(NODE_ID, minute + d) for d in range(-120, 120)]
     cache.delete_many(keys)
+    metrics._kept.clear()
     yield
     cache.delete_many(keys)
+    metrics._kept.clear()
 
 
 def test_one_sample_a_minute_the_first_kept():
@@ -36,6 +38,14 @@ def test_one_sample_a_minute_the_first_kept():
         "minute": 0, "load": 0.5, "memory_used": 1024.0, "memory_total": 2048.0,
         "disk_used": 9.5, "disk_total": 40.0,
     }  # fmt: skip
+
+
+def test_a_minute_kept_by_this_process_costs_no_round_trip(monkeypatch):
+    calls = []
+    monkeypatch.setattr(metrics.cache, "add", lambda *a, **k: calls.append(a))
+    for seconds in (0, 10, 20):
+        metrics.metric_record(node_id=NODE_ID, metric=BEAT, at=AT + timedelta(seconds=seconds))
+    assert len(calls) == 1
 
 
 def test_only_the_last_hour_is_read():

@@ -11,6 +11,14 @@ from .test_nodes_pages import BASE, acme_nodes, queued  # noqa: F401 (fixtures)
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _no_minute_kept():
+    """Before the fixtures' heartbeats: a node id a database reuses (SQLite) starts afresh."""
+    from nodes import metrics
+
+    metrics._kept.clear()
+
+
 def test_node_page_draws_the_heartbeats_as_charts(client, acme_nodes, owner):  # noqa: F811
     client.force_login(owner.user)
     response = client.get(f"{BASE}/nodes/{acme_nodes.node.uuid}/")
