@@ -159,11 +159,11 @@ document.addEventListener("input", function (event) {
       .then(function (response) { return response.ok ? response.json() : null; })
       .then(function (body) {
         if (!body) { setTimeout(poll, 5000); return; }
-        if (body.error && status) status.textContent = body.error;
+        if (status) status.textContent = body.error || "following";
         body.lines.forEach(function (line) { el.append(line.log + "\n"); });
         while (el.childNodes.length > MAX_LINES) el.removeChild(el.firstChild);
         after = body.after;
-        setTimeout(poll, 1000);
+        setTimeout(poll, body.error ? 5000 : 1000);  // a daemon that does not answer: slower
       })
       .catch(function () { setTimeout(poll, 5000); });
   }
