@@ -18,7 +18,29 @@ log = logging.getLogger("dockercloud.channel")
 
 BACKOFF_START = 1.0
 BACKOFF_MAX = 30.0
-STABLE_AFTER = 30.0  # a connection that lived this long resets the backoff
+# A connection that lived this long was healthy: its loss is a blip (a restarted server, a
+# dropped route), so the first retry is at once and the backoff starts over.
+HEALTHY_AFTER = 10.0
+# "At once" spread over this many seconds, so that every agent of a restarted server does not
+# come back in the same instant.
+FIRST_RETRY_SPREAD = 0.5
+
+
+class Backoff:
+    """The wait before each reconnection: at once after a healthy connection, then 1, 2, 4 ...
+    seconds (plus up to a quarter of jitter) up to BACKOFF_MAX while attempts keep failing."""
+
+    def __init__(self) -> None:
+        self.delay = BACKOFF_START
+
+    def after(self, lived: float) -> float:
+        """The wait after a connection that lasted ``lived`` seconds (0: it never opened)."""
+        if lived >= HEALTHY_AFTER:
+            self.delay = BACKOFF_START
+            return random.uniform(0, FIRST_RETRY_SPREAD)
+        wait = self.delay + random.uniform(0, self.delay * 0.25)
+        self.delay = min(self.delay * 2, BACKOFF_MAX)
+        return wait
 
 
 class Channel:
@@ -50,6 +72,7 @@ class Channel:
         self.connected = threading.Event()
         self.connections = 0
         self.last_error = ""
+        self._opened = None  # type: Optional[float]
 
     # --- sending -------------------------------------------------------------------------
     def send(self, message: Dict[str, Any]) -> bool:
@@ -105,22 +128,20 @@ class Channel:
 
     # --- loop ----------------------------------------------------------------------------
     def run(self) -> None:
-        """Connect, serve, reconnect with exponential backoff and jitter until stopped."""
-        delay = BACKOFF_START
+        """Connect, serve, reconnect with `Backoff` until stopped."""
+        backoff = Backoff()
         while not self.stopped.is_set():
-            began = time.monotonic()
+            self._opened = None
             try:
                 self._serve_once()
             except Exception:  # never let one bad connection kill the agent
                 log.exception("control channel failed")
             if self.stopped.is_set():
                 break
-            if time.monotonic() - began >= STABLE_AFTER:
-                delay = BACKOFF_START
-            wait = delay + random.uniform(0, delay * 0.25)
+            lived = time.monotonic() - self._opened if self._opened is not None else 0.0
+            wait = backoff.after(lived)
             log.info("reconnecting in %.1fs", wait)
             self.stopped.wait(wait)
-            delay = min(delay * 2, BACKOFF_MAX)
 
     def _serve_once(self) -> None:
         url = self._url()
@@ -148,6 +169,7 @@ class Channel:
                 return
             self._ws = ws
         self.connections += 1
+        self._opened = time.monotonic()
         self.connected.set()
         log.info("control channel connected to %s", url)
         try:

@@ -7,7 +7,7 @@ import time
 
 from conftest import wait_until
 
-from dockercloud_agent import EXIT_FINAL, __version__
+from dockercloud_agent import EXIT_FINAL, __version__, channel
 from dockercloud_agent.config import Config
 
 
@@ -72,9 +72,35 @@ def test_reconnects_after_the_server_drops_the_connection(control_plane, agent_f
     cp.drop()
     hello = cp.wait_for(is_type("hello"), timeout=10, after=mark, what="hello after the drop")
     assert hello["node_uuid"] == cp.node_uuid
-    assert time.monotonic() - dropped < 5  # backoff starts at 1 s (+ jitter)
+    assert time.monotonic() - dropped < 5  # a young connection: backoff at 1 s (+ jitter)
     assert cp.connections == 2
     assert cp.command("ping")["ok"]
+
+
+def test_a_healthy_connection_lost_is_retried_at_once(control_plane, agent_for, monkeypatch):
+    monkeypatch.setattr(channel, "HEALTHY_AFTER", 0.5)
+    cp = control_plane
+    agent = agent_for(cp)
+    cp.wait_for(is_type("hello"), what="first hello")
+    wait_until(lambda: time.monotonic() - agent.channel._opened > 0.6, 5, "a healthy connection")
+    mark = cp.mark()
+    dropped = time.monotonic()
+    cp.drop()
+    cp.wait_for(is_type("hello"), timeout=5, after=mark, what="hello after the drop")
+    assert time.monotonic() - dropped < channel.FIRST_RETRY_SPREAD + 0.5
+    assert cp.connections == 2
+
+
+def test_backoff_at_once_after_a_healthy_connection_then_growing_then_at_once_again():
+    backoff = channel.Backoff()
+    waits = [backoff.after(0.0) for _ in range(7)]  # never connected: 1, 2, 4 ... 30 s
+    for wait, base in zip(waits, (1, 2, 4, 8, 16, 30, 30)):
+        assert base <= wait <= base * 1.25
+    # A connection that was healthy for a while: at once, then 1, 2 ... anew.
+    assert backoff.after(channel.HEALTHY_AFTER) <= channel.FIRST_RETRY_SPREAD
+    assert 1 <= backoff.after(0.0) <= 1.25 and 2 <= backoff.after(0.0) <= 2.5
+    # A short one (a server accepting, then failing again) keeps backing off.
+    assert 4 <= backoff.after(channel.HEALTHY_AFTER / 2) <= 5
 
 
 def test_refused_then_accepted(control_plane, agent_for):
