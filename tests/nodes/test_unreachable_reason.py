@@ -8,13 +8,28 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from accounts.audit import Actor
+from nodes import services as node_services
 from nodes import tasks
 from nodes.models import Action, DockerEvent, Node
 from nodes.transitions import liveness
 
-from .test_reaper import node  # noqa: F401 (a fixture)
+from .test_registration import FACTS, make_csr
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def node(owner) -> Node:
+    """A registered node of acme's, Deployed."""
+    _, token = node_services.registration_token_create(
+        actor=Actor(user=owner.user), organization=owner.org
+    )
+    node = node_services.node_register(
+        token=token, csr=make_csr(), facts=FACTS, remote_ip="10.250.0.9"
+    )["node"]
+    liveness.node_set_reached(node_id=node.pk, connection="direct")
+    return node
 
 
 def _api_reason(person, node):
