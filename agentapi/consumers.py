@@ -18,6 +18,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from core.loops import remember_server_loop
+from core.outage import OUTAGE
 from nodes import services
 from nodes.events.ingest import AgentEventStream
 from nodes.events.services import NodeContext
@@ -38,9 +39,10 @@ MAX_TEXT = 64 * 1024  # result output and error kept for the waiting task (the a
 MAX_STREAM_ERROR = 200
 # A tunnel stream whose reader (in another process) is this far behind loses the stream.
 RELAY_PATIENCE = 10.0
-# Redis unreachable under the cache, the task queue or the channel layer: the socket stays open
-# and the next heartbeat tries again.
-REDIS_DOWN = (*LAYER_ERRORS, BrokerUnreachable)
+# Redis unreachable under the cache, the task queue or the channel layer, or the database
+# restarting: a hello or heartbeat is not recorded, the socket stays open and the next heartbeat
+# tries again (a closed socket would be reopened only after the agent's backoff).
+BACKEND_DOWN = (*LAYER_ERRORS, BrokerUnreachable, *OUTAGE)
 
 
 def _credentials(scope) -> tuple[str, str] | None:
@@ -168,8 +170,8 @@ class AgentConsumer(LayerOutageMixin, DirectDispatchMixin, AsyncWebsocketConsume
     async def on_hello(self, message):
         try:
             await _hello(self.node, message)
-        except REDIS_DOWN as exc:
-            log.warning("node %s: hello not fully handled, no Redis: %s", self.node, exc)
+        except BACKEND_DOWN as exc:
+            log.warning("node %s: hello not recorded: %s", self.node, exc)
         features = message.get("features")
         self.clock_probes = isinstance(features, list) and "clock_probe" in features
         await self.send_clock_probe()
@@ -177,8 +179,8 @@ class AgentConsumer(LayerOutageMixin, DirectDispatchMixin, AsyncWebsocketConsume
     async def on_heartbeat(self, message):
         try:
             await _heartbeat(self.node, message)
-        except REDIS_DOWN as exc:
-            log.warning("node %s: heartbeat not fully handled, no Redis: %s", self.node, exc)
+        except BACKEND_DOWN as exc:
+            log.warning("node %s: heartbeat not recorded: %s", self.node, exc)
         await self.send_clock_probe()
 
     async def send_clock_probe(self):

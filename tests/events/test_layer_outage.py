@@ -1,13 +1,15 @@
 """The channel layer (Redis) failing under a connected agent: its socket stays open, its events
 are stored, it joins its group again when the layer is back, and a command meanwhile fails at
 once. The lab scenario (tests/e2e/test_faults.py) restarts a real Redis; this one fails the layer
-in process, fast."""
+in process, fast. And the database unreachable under its heartbeats: the socket stays open."""
 
 import asyncio
 import time
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
+from django.db import connections
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from nodes.agent_rpc import AgentUnavailable, _call
@@ -134,3 +136,30 @@ def test_an_agent_socket_outlives_a_layer_outage_and_joins_its_group_again(
         return await stored(node)
 
     assert [seq for seq, *_ in run(scenario)] == [1, 2, 3]
+
+
+@pytest.mark.skipif(
+    connections["default"].vendor != "postgresql", reason="an outage of the PostgreSQL server"
+)
+def test_an_agent_socket_outlives_a_database_outage_under_its_heartbeats(
+    owner, probes, layer, database_cut
+):
+    node, secret = register_node(owner)
+    cut = sync_to_async(database_cut)
+
+    async def scenario():
+        agent = await connect_agent(node, secret)
+        await agent.send_json_to({"type": "hello", "features": ["clock_probe"]})
+        await receive_until(agent, lambda f: f["type"] == "clock", what="a clock probe")
+        await cut(True)
+        await agent.send_json_to({"type": "heartbeat", "time": time.time(), "load": [9, 9, 9]})
+        # Answered after the heartbeat was handled (not recorded): the socket is open.
+        await receive_until(agent, lambda f: f["type"] == "clock", what="a clock probe")
+        await cut(False)
+        await agent.send_json_to({"type": "heartbeat", "time": time.time(), "load": [1, 1, 1]})
+        await receive_until(agent, lambda f: f["type"] == "clock", what="a clock probe")
+        await agent.disconnect()
+
+    run(scenario)
+    node.refresh_from_db()
+    assert node.last_metric["load"] == [1, 1, 1]
