@@ -42,7 +42,7 @@ RELAY_PATIENCE = 10.0
 # Redis unreachable under the cache, the task queue or the channel layer, or the database
 # restarting: a hello or heartbeat is not recorded, the socket stays open and the next heartbeat
 # tries again (a closed socket would be reopened only after the agent's backoff).
-BACKEND_DOWN = (*LAYER_ERRORS, BrokerUnreachable, *OUTAGE)
+BACKEND_DOWN: tuple[type[BaseException], ...] = (*LAYER_ERRORS, BrokerUnreachable, *OUTAGE)
 
 
 def _credentials(scope) -> tuple[str, str] | None:
