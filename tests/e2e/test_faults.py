@@ -307,16 +307,23 @@ def test_a_node_rides_out_a_worker_crash_a_redis_restart_a_network_cut_and_a_web
     # connection was healthy, comes back at once; what happened meanwhile is replayed.
     connections = _agent_connections(host)
     names.append("web-down")
+    killed_at = time.time()
     down_for = _restart_web(cp, lambda: _churn(host, names[-1]))
     healthy = time.monotonic()
-    wait_for(lambda: _agent_connections(host) > connections, timeout=5, interval=0.05,
-             message="the agent connected to the new web process")  # fmt: skip
+    # Its retries, at once then 1, 2, 4 ... s apart, were refused while the web was down: the
+    # next one comes within about as long again as the outage lasted.
+    wait_for(lambda: _agent_connections(host) > connections, timeout=1.3 * down_for + 2,
+             interval=0.05, message="the agent connected to the new web process")  # fmt: skip
     reconnected = time.monotonic() - healthy
     seqs = wait_for(lambda: _all_stored(node, names), timeout=20, message="every event stored")
     assert seqs == list(range(1, len(seqs) + 1)), seqs
     wait_for(lambda: Node.objects.get(pk=node.pk).state == "Deployed", timeout=20,
              message="the node Deployed")  # fmt: skip
+    # Longer than three heartbeats, a web restart is missed heartbeats: Unreachable (saying so)
+    # until the agent is back, as it should be.
+    flips = _unreachable_flips(node, killed_at)
+    assert all(f["reason"].startswith("no heartbeat for ") for f in flips), flips
     print(
         f"web restarted in {down_for:.1f} s: the agent back {reconnected:.2f} s after it "
-        f"answered; {len(seqs)} events, none lost"
+        f"answered, {len(flips)} Unreachable flip(s); {len(seqs)} events, none lost"
     )
