@@ -142,8 +142,11 @@ def test_an_agent_socket_outlives_a_layer_outage_and_joins_its_group_again(
     connections["default"].vendor != "postgresql", reason="an outage of the PostgreSQL server"
 )
 def test_an_agent_socket_outlives_a_database_outage_under_its_heartbeats(
-    owner, probes, layer, database_cut
+    owner, probes, layer, database_cut, monkeypatch
 ):
+    pool = connections["default"].settings_dict.get("OPTIONS", {}).get("pool")
+    if isinstance(pool, dict):  # a pooled connection waits this long for the database, then fails
+        monkeypatch.setitem(pool, "timeout", 0.5)
     node, secret = register_node(owner)
     cut = sync_to_async(database_cut)
 
