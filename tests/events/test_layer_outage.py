@@ -121,6 +121,10 @@ def test_an_agent_socket_outlives_a_layer_outage_and_joins_its_group_again(
         await agent.send_json_to({"type": "heartbeat", "time": time.time()})
         await agent.send_json_to({"type": "event", "events": [item(1), item(2)]})
         await receive_until(agent, lambda f: f == {"type": "ack", "seq": 2}, what="ack of 2")
+        # An agent reconnecting meanwhile is served (it joins its group once the layer is back).
+        await agent.disconnect()
+        agent = await connect_agent(node, secret)
+        await receive_until(agent, lambda f: f == {"type": "ack", "seq": 2}, what="resume at 2")
 
         layer.come_back()
         rejoined = await _until(lambda: group in layer.groups, timeout=2, what="the group")
