@@ -24,22 +24,33 @@ HEALTHY_AFTER = 10.0
 # "At once" spread over this many seconds, so that every agent of a restarted server does not
 # come back in the same instant.
 FIRST_RETRY_SPREAD = 0.5
+# For this long after a healthy connection was lost (a server restarting, most likely) retries
+# stay at most RECOVERY_MAX apart: the agent is back within that of the server, not after a
+# backoff that doubled past the restart's length.
+RECOVERY_WINDOW = 120.0
+RECOVERY_MAX = 5.0
 
 
 class Backoff:
     """The wait before each reconnection: at once after a healthy connection, then 1, 2, 4 ...
-    seconds (plus up to a quarter of jitter) up to BACKOFF_MAX while attempts keep failing."""
+    seconds (plus up to a quarter of jitter), at most RECOVERY_MAX apart for RECOVERY_WINDOW
+    seconds after a healthy connection was lost, then up to BACKOFF_MAX."""
 
     def __init__(self) -> None:
         self.delay = BACKOFF_START
+        self.recovering_until = 0.0
 
-    def after(self, lived: float) -> float:
+    def after(self, lived: float, now: Optional[float] = None) -> float:
         """The wait after a connection that lasted ``lived`` seconds (0: it never opened)."""
+        now = time.monotonic() if now is None else now
         if lived >= HEALTHY_AFTER:
             self.delay = BACKOFF_START
+            self.recovering_until = now + RECOVERY_WINDOW
             return random.uniform(0, FIRST_RETRY_SPREAD)
+        cap = RECOVERY_MAX if now < self.recovering_until else BACKOFF_MAX
+        self.delay = min(self.delay, cap)
         wait = self.delay + random.uniform(0, self.delay * 0.25)
-        self.delay = min(self.delay * 2, BACKOFF_MAX)
+        self.delay = min(self.delay * 2, cap)
         return wait
 
 

@@ -92,15 +92,21 @@ def test_a_healthy_connection_lost_is_retried_at_once(control_plane, agent_for, 
 
 
 def test_backoff_at_once_after_a_healthy_connection_then_growing_then_at_once_again():
+    def within(wait, base):
+        return base <= wait <= base * 1.25
+
     backoff = channel.Backoff()
-    waits = [backoff.after(0.0) for _ in range(7)]  # never connected: 1, 2, 4 ... 30 s
-    for wait, base in zip(waits, (1, 2, 4, 8, 16, 30, 30)):
-        assert base <= wait <= base * 1.25
-    # A connection that was healthy for a while: at once, then 1, 2 ... anew.
-    assert backoff.after(channel.HEALTHY_AFTER) <= channel.FIRST_RETRY_SPREAD
-    assert 1 <= backoff.after(0.0) <= 1.25 and 2 <= backoff.after(0.0) <= 2.5
-    # A short one (a server accepting, then failing again) keeps backing off.
-    assert 4 <= backoff.after(channel.HEALTHY_AFTER / 2) <= 5
+    waits = [backoff.after(0.0, now=0.0) for _ in range(7)]  # never connected: 1, 2, 4 ... 30 s
+    assert all(within(w, b) for w, b in zip(waits, (1, 2, 4, 8, 16, 30, 30))), waits
+    # A connection that was healthy for a while: at once, then 1, 2, 4 s and at most 5 s apart
+    # while its server is likely restarting.
+    assert backoff.after(channel.HEALTHY_AFTER, now=100.0) <= channel.FIRST_RETRY_SPREAD
+    waits = [backoff.after(0.0, now=100.0 + i) for i in range(6)]
+    assert all(within(w, b) for w, b in zip(waits, (1, 2, 4, 5, 5, 5))), waits
+    # Past that window, the backoff grows again; a short connection does not reset it.
+    late = 100.0 + channel.RECOVERY_WINDOW
+    assert within(backoff.after(0.0, now=late), 5) and within(backoff.after(0.0, now=late), 10)
+    assert within(backoff.after(channel.HEALTHY_AFTER / 2, now=late), 20)
 
 
 def test_refused_then_accepted(control_plane, agent_for):
