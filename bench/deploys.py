@@ -269,7 +269,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     ok, reason = lab_available()
     if not ok:
-        print(f"bench/deploys.py: skipped, nothing recorded: needs root and the lab ({reason})")
+        print(f"bench/deploys.py: skipped, nothing recorded: no node lab here: {reason}")
         return 0
     base_db, redis_url = os.environ.get("DATABASE_URL", ""), os.environ.get("REDIS_URL", "")
     if not base_db.startswith("postgres") or not redis_url:
