@@ -188,8 +188,9 @@ def byoh_seconds(api: Api, host: hosts.Host, log: Path, timeout: float) -> float
             install.kill()
             install.wait()
     # Where the time went: the script on the host, then the control plane's first contact.
-    script = exited[0] if exited else time.monotonic() - started
-    print(f"  BYOH: the install command ran {script:.1f} s of the {seconds:.1f} s", flush=True)
+    ended = exited[0] if exited else time.monotonic() - started
+    when = "before" if exited else "after"
+    print(f"  BYOH: the install command ended {ended:.1f} s in, {when} the node was Deployed")
     return seconds
 
 
