@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: run test worker beat lint fmt bench clean
 
@@ -51,9 +52,10 @@ fmt: $(VENV)/.dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# Sets up the same private PostgreSQL and Redis as `make test`, then prints each benchmark's figures.
+# Sets up the same private PostgreSQL and Redis as `make test`, runs the benchmarks in order (under
+# 10 minutes; BENCH_ARGS=--full for the full sizes) and prints the summary of their figures.
 bench: $(VENV)/.dev
-	bash scripts/bench.sh
+	bash scripts/bench.sh $(BENCH_ARGS)
 
 clean:
 	rm -rf .testenv .pytest_cache .mypy_cache

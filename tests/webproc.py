@@ -14,7 +14,8 @@ import redis
 import requests
 from django.db import connection
 
-from tests.e2e.conftest import _database_url, _free_port, _redis_url, wait_for
+from lab.control_plane import free_port as _free_port
+from tests.e2e.conftest import _database_url, _redis_url, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = Path(sys.executable).parent.parent

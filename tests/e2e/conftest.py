@@ -6,24 +6,18 @@ what the hosts do through it is visible to the test.
 """
 
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import redis
-import requests
 from channels.layers import channel_layers
 from django.db import connection
 
-from lab import net, state
+from lab import state
+from lab.control_plane import ControlPlane, free_port
+from lab.control_plane import control_plane_env as base_env
 from lab.pytest_plugin import LOCK_TIMEOUT
 
-ROOT = Path(__file__).resolve().parents[2]
-ALL_INTERFACES = "0.0.0.0"  # noqa: S104 (lab hosts reach the server at the lab gateway)
 HEARTBEAT = 2  # seconds; 3 missed heartbeats make a node Unreachable
 
 
@@ -45,12 +39,6 @@ def wait_for(
         time.sleep(interval)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((ALL_INTERFACES, 0))
-        return sock.getsockname()[1]
-
-
 def _database_url() -> str:
     s = connection.settings_dict
     return f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
@@ -61,83 +49,6 @@ def _redis_url() -> str:
     base = os.environ["REDIS_URL"].rsplit("/", 1)[0]
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     return f"{base}/{1 + int(worker.removeprefix('gw') or 0)}"
-
-
-CELERY = [sys.executable, "-m", "celery", "-A", "dockercloud"]
-
-
-class ControlPlane:
-    """The production topology in subprocesses: `manage.py serve`, a Celery worker and beat.
-
-    `crash()` kills all three at once (mid-task, as a machine crash would); `start()` again.
-    `kill_worker()` kills the worker alone; `start_worker()` starts another.
-    """
-
-    def __init__(self, port: int, env: dict, log: Path):
-        self.port, self.env, self.log = port, env, log
-        self.url = f"http://127.0.0.1:{port}"  # as the test reaches it
-        self.public_url = env["DC_PUBLIC_URL"]  # as lab hosts reach it
-        self.processes: list[subprocess.Popen] = []
-        self.commands = [
-            [sys.executable, "manage.py", "serve", "--host", ALL_INTERFACES,
-             "--port", str(port), "--no-admin"],
-            [*CELERY, "worker", "--pool", "threads", "--concurrency", "4", "--loglevel", "INFO",
-             "--without-mingle", "--without-gossip", "--hostname", f"e2e-{port}@%h"],
-            [*CELERY, "beat", "--loglevel", "INFO"],
-        ]  # fmt: skip
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def start(self) -> None:
-        with open(self.log, "ab") as out:
-            self.processes = [
-                subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
-                for cmd in self.commands
-            ]
-        wait_for(self._healthy, timeout=30, message="the control plane's /healthz")
-
-    def _healthy(self) -> bool:
-        for process in self.processes:
-            if process.poll() is not None:
-                pytest.fail(f"{process.args[2:4]} exited:\n{self.log_text()[-3000:]}")
-        try:
-            return requests.get(f"{self.url}/healthz", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
-    def kill_worker(self) -> None:
-        """SIGKILL the Celery worker alone, by its pid, mid-task; web and beat go on."""
-        worker = self.processes[1]
-        os.kill(worker.pid, signal.SIGKILL)
-        worker.wait()
-
-    def start_worker(self) -> None:
-        """A new worker in the dead one's place (as a supervisor would start)."""
-        with open(self.log, "ab") as out:
-            self.processes[1] = subprocess.Popen(
-                self.commands[1], cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
-            )
-
-    def crash(self) -> None:
-        """SIGKILL: web, worker and beat die at once, mid-task."""
-        for process in self.processes:
-            process.kill()
-        for process in self.processes:
-            process.wait()
-
-    def stop(self) -> None:
-        *graceful, beat = self.processes
-        beat.kill()  # nothing to flush, and a TERM while it is still loading is not heard
-        for process in graceful:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @pytest.fixture
@@ -151,25 +62,16 @@ def control_plane_env() -> dict:
 def control_plane(transactional_db, settings, tmp_path, control_plane_env):
     if connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"):
         pytest.skip("the live control plane needs the suite's PostgreSQL and Redis")
-    port = _free_port()
+    port = free_port()
     redis_url = _redis_url()
     # Nothing left over from an earlier test on this worker (queued tasks, groups, locks).
     redis.Redis.from_url(redis_url).flushdb()
-    env = dict(
-        os.environ,
-        DATABASE_URL=_database_url(),
-        REDIS_URL=redis_url,
-        DC_PUBLIC_URL=f"http://{net.GATEWAY}:{port}",
-        # Served on every interface: DEBUG off, host names from DC_PUBLIC_URL (and loopback).
-        DC_BIND_HOST=ALL_INTERFACES,
-        DC_VAR_DIR=str(tmp_path / "var"),
-        DC_HEARTBEAT_INTERVAL=str(HEARTBEAT),
-        DC_SWEEP_INTERVAL="1",
-        DC_RECONCILE_INTERVAL="2",
-        DC_RECONCILE_LOCK_SECONDS="15",
-        # Lab hosts share the machine's packages: an upgrade only restarts the daemon.
-        DC_UPGRADE_DOCKER_COMMAND="true",
-        DC_LOG_LEVEL="INFO",
+    env = base_env(
+        database_url=_database_url(),
+        redis_url=redis_url,
+        port=port,
+        var_dir=tmp_path / "var",
+        heartbeat=HEARTBEAT,
     )
     env.update(control_plane_env)
     # This process relays tunnel streams and emits events too: the server's Redis database.
