@@ -3,8 +3,9 @@ workers and beat, on PostgreSQL and Redis, started with the commands the README 
 (`manage.py serve`, `make worker`, `make beat`), and a real lab node whose 2375 is firewalled.
 
 Its agent reaches the control plane through the proxy (DC_PUBLIC_URL), which sends every
-connection to web A while A lives. A browser is on web B. The story: the worker's probe and a
-health check reach the daemon through the tunnel held by web A; beat's image check is a
+connection to web A while A lives. A browser is on web B. The story: a worker's probe, this
+process's docker calls (an image upload, a run, followed logs), web B's portal and a worker's
+health check all reach the daemon through the tunnel held by web A; beat's image check is a
 command a worker sends over the agent channel; the browser on B sees the node's events; then
 web A is killed (SIGKILL, by its pid) and the agent moves to web B through the proxy, with
 every event of the node stored once and in order, and the workers reach it there.
@@ -20,14 +21,23 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from channels.layers import channel_layers
 
-from lab import import_busybox, net
+from lab import net
 from maintenance.models import NodeMaintenance
+from nodes.docker_client import docker_client
 from nodes.models import Action, DockerEvent, Node
 from tests.webproc import VENV, Server, production_env, serve
 
-from .conftest import ALL_INTERFACES, _free_port, wait_for
-from .test_byoh import _deployed, _install, _install_command, _org_with_key
+from .conftest import ALL_INTERFACES, _free_port, use_server_layers, wait_for
+from .test_byoh import (
+    _containers_page,
+    _deployed,
+    _install,
+    _install_command,
+    _org_with_key,
+    _run_echo,
+)
 from .test_events import _at, _browser, _container_event, _daemon_events, _node_seqs, _session
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -64,6 +74,26 @@ def _health_check(web: Server, auth: str, node: Node) -> Action:
     )
 
 
+def _follow_logs_through_the_tunnel(node: Node) -> None:
+    client = docker_client(node)
+    try:
+        container = client.containers.run(
+            "local/busybox:lab",
+            ["sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.3; done"],
+            name="tunnel-logs",
+            detach=True,
+        )
+        lines: list[str] = []
+        for chunk in container.logs(stream=True, follow=True):
+            lines += chunk.decode().split()
+            if len(lines) >= 3:
+                break
+        assert lines == ["line1", "line2", "line3"]
+        container.wait(timeout=10)
+    finally:
+        client.close()
+
+
 def _images_checked_after(node: Node, moment: float):
     def checked():
         row = NodeMaintenance.objects.filter(node=node).first()
@@ -74,7 +104,7 @@ def _images_checked_after(node: Node, moment: float):
 
 
 def test_two_webs_two_workers_and_beat_share_a_node_and_survive_losing_a_web(
-    transactional_db, lab_hosts, tmp_path
+    transactional_db, settings, lab_hosts, tmp_path
 ):
     began = time.monotonic()
     proxy_port = _free_port()
@@ -97,6 +127,7 @@ def test_two_webs_two_workers_and_beat_share_a_node_and_survive_losing_a_web(
     ]
     beat = Server(_make("beat"), env, tmp_path / "beat.log", 0)
     everything = [proxy, web_a, web_b, *workers, beat]
+    use_server_layers(settings, env["REDIS_URL"])
     try:
         for process in everything:
             process.start(healthy=False)
@@ -107,6 +138,7 @@ def test_two_webs_two_workers_and_beat_share_a_node_and_survive_losing_a_web(
         _story(host, proxy, web_a, web_b, [*workers, beat])
         print(f"processes up in {started:.1f} s; the whole story {time.monotonic() - began:.1f} s")
     finally:
+        channel_layers.backends.clear()
         # Workers and beat have nothing to flush (tasks are acknowledged late): killed at once.
         for process in [*workers, beat]:
             if process.process is not None:
@@ -138,6 +170,14 @@ def _story(host, proxy: Server, web_a: Server, web_b: Server, background: list[S
     assert set(_routes(proxy)) == {f"127.0.0.1:{web_a.port}"}  # install, register, channel
     _alive(background)
 
+    # This process's docker calls take the tunnel too: an image upload, a run, followed logs.
+    assert _run_echo(node) == b"hello from the node\n"
+    _follow_logs_through_the_tunnel(node)
+    # Web B's portal asks the daemon through web A's tunnel.
+    portal = _containers_page(cp, org, node)
+    assert "through the agent's tunnel" in portal and "tunnel-logs" in portal
+    assert "exited" in portal
+
     # A browser logged in on web B follows the node.
     page = _browser(
         web_b,
@@ -145,11 +185,6 @@ def _story(host, proxy: Server, web_a: Server, web_b: Server, background: list[S
         {"org": org.name, "node": str(node.uuid), "recent": 0},
     )
     window = time.time()
-    client = host.docker_client()
-    try:
-        import_busybox(client)
-    finally:
-        client.close()
     host.run(["docker", "run", "--rm", "--name", "before", "local/busybox:lab", "true"])
     page.wait(
         lambda f: f["type"] == "events"
@@ -219,4 +254,6 @@ def _story(host, proxy: Server, web_a: Server, web_b: Server, background: list[S
     assert check.state == "Success", check.logs
     assert Node.objects.get(pk=node.pk).state == "Deployed"
     _alive(background)
+    *workers, _ = background
+    assert all("] succeeded in" in worker.output() for worker in workers)  # both took work
     print(f"agent on web B {moved:.2f} s after web A was killed; {len(seqs)} events, none lost")
