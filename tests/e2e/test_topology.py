@@ -256,4 +256,6 @@ def _story(host, proxy: Server, web_a: Server, web_b: Server, background: list[S
     _alive(background)
     *workers, _ = background
     assert all("] succeeded in" in worker.output() for worker in workers)  # both took work
+    for web in (web_a, web_b):  # no socket or request failed on either web process
+        assert "Exception in ASGI application" not in web.output()
     print(f"agent on web B {moved:.2f} s after web A was killed; {len(seqs)} events, none lost")
