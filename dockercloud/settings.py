@@ -7,6 +7,7 @@ Nothing set: the embedded default (SQLite under var/, Celery and Channels in mem
 
 import secrets
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -195,6 +196,7 @@ _redis = settings_parts.redis_parts(
     master=DC_REDIS_SENTINEL_MASTER,
     sentinel_password=env_secret("DC_REDIS_SENTINEL_PASSWORD"),
 )
+CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", **_redis["cache"]}
@@ -213,7 +215,14 @@ if REDIS_URL:
     CELERY_BROKER_URL = _redis["broker_url"]
     CELERY_BROKER_TRANSPORT_OPTIONS = _redis["broker_options"]
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Room for the nodes' hour of metric samples (60 keys a node: nodes/metrics.py); the
+    # default of 300 entries would cull them past a handful of nodes.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 2000}}
     }
