@@ -188,8 +188,6 @@ if PRODUCTION and EMBEDDED:
 # a failover; REDIS_URL then gives only the database number and the master's password.
 DC_REDIS_SENTINELS = env_addresses("DC_REDIS_SENTINELS", 26379)
 DC_REDIS_SENTINEL_MASTER = env_str("DC_REDIS_SENTINEL_MASTER")
-if DC_REDIS_SENTINELS and not REDIS_URL:
-    raise ImproperlyConfigured("DC_REDIS_SENTINELS needs REDIS_URL (its database and password)")
 _redis = settings_parts.redis_parts(
     url=REDIS_URL,
     sentinels=DC_REDIS_SENTINELS,

@@ -138,6 +138,8 @@ def redis_parts(
             "DC_REDIS_SENTINELS and DC_REDIS_SENTINEL_MASTER go together: the Sentinels' "
             "addresses and the name they know the master by"
         )
+    if sentinels and not url:
+        raise ImproperlyConfigured("DC_REDIS_SENTINELS needs REDIS_URL (its database, password)")
     if not sentinels:
         return {
             "cache": {"LOCATION": url},

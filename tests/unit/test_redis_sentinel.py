@@ -68,6 +68,8 @@ def test_with_sentinels_each_client_asks_them_for_the_master():
 def test_sentinels_and_the_master_name_go_together(sentinels, master):
     with pytest.raises(ImproperlyConfigured, match="go together"):
         redis_parts(url="redis://x/0", sentinels=sentinels, master=master, sentinel_password="")
+    with pytest.raises(ImproperlyConfigured, match="needs REDIS_URL"):
+        redis_parts(url="", sentinels=[("s1", 26379)], master=MASTER, sentinel_password="")
 
 
 def test_sentinel_addresses_are_parsed_strictly(monkeypatch):
