@@ -6,6 +6,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+# Each worker's Celery node name: give a second worker on the same machine its own.
+WORKER_NAME ?= celery@%h
 
 .PHONY: run test worker beat lint fmt bench clean
 
@@ -32,7 +34,7 @@ run: $(VENV)/.runtime
 	$(PY) manage.py serve --host $(HOST) --port $(PORT)
 
 worker: $(VENV)/.runtime
-	$(VENV)/bin/celery -A dockercloud worker --loglevel INFO
+	$(VENV)/bin/celery -A dockercloud worker --loglevel INFO --hostname '$(WORKER_NAME)'
 
 beat: $(VENV)/.runtime
 	$(VENV)/bin/celery -A dockercloud beat --loglevel INFO

@@ -117,3 +117,26 @@ def env_float(
     if value != value or value in (float("inf"), float("-inf")):
         raise ImproperlyConfigured(f"{name} must be a finite number; got {raw!r}")
     return _bounded(name, value, low, high)
+
+
+def env_addresses(name: str, default_port: int) -> list[tuple[str, int]]:
+    """Comma-separated `host[:port]` (`[2001:db8::1]:26379` for IPv6), strictly: an empty host
+    or a port that is not 1-65535 fails the start."""
+    addresses = []
+    for item in env_list(name):
+        host, port = item, str(default_port)
+        if item.startswith("["):
+            host, bracket, rest = item[1:].partition("]")
+            if not bracket or (rest and not rest.startswith(":")):
+                host = ""
+            elif rest:
+                port = rest[1:]
+        elif item.count(":") == 1:
+            host, port = item.split(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ImproperlyConfigured(
+                f"{name} must list host:port addresses (sentinel-1:26379, [2001:db8::1]:26379); "
+                f"got {item!r}"
+            )
+        addresses.append((host, int(port)))
+    return addresses

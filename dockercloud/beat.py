@@ -9,7 +9,7 @@ tried again on the next tick until the database answers.
 
 import logging
 
-from django.db import DatabaseError, InterfaceError, close_old_connections
+from django.db import DatabaseError, InterfaceError, close_old_connections, connections
 from django_celery_beat.schedulers import DatabaseScheduler
 
 logger = logging.getLogger(__name__)
@@ -33,3 +33,9 @@ class OutageTolerantScheduler(DatabaseScheduler):
 
     def schedule_changed(self):
         return super().schedule_changed() or self._reread_pending
+
+    def close(self):
+        # Beat stops by an exception raised where the signal landed, possibly mid-query: that
+        # connection may still be busy. The schedule is saved on a fresh one.
+        connections.close_all()
+        super().close()

@@ -2,6 +2,8 @@
 
 import logging.config
 import os
+import signal
+import threading
 
 from celery import Celery, signals
 
@@ -22,6 +24,25 @@ def _server_logging(loglevel=None, **kwargs):
     logging.config.dictConfig(settings.LOGGING)
     if loglevel:  # `celery worker --loglevel INFO` still shows the worker's own lines
         logging.getLogger("celery").setLevel(loglevel)
+
+
+@signals.beat_init.connect
+def _beat_stops_on_signals(**kwargs):
+    """SIGTERM and SIGINT unwind beat's loop; it saves its schedule on the way out.
+
+    Celery's own handlers save the schedule inside the handler, on the database connection the
+    interrupted frame may be using: a signal that lands during a query (psycopg runs handlers
+    while it waits) then waits for that connection's lock forever, and beat never stops.
+    The embedded beat (`make run`) runs in a thread: its process handles the signals.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(signum, frame):
+        raise SystemExit()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
 
 
 # Pools a prefork child inherited: never closed (their sockets are the parent's; closing or

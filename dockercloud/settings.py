@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from core import signing
 from core.clientip import LOOPBACK_NAMES, is_loopback
 from core.env import (
+    env_addresses,
     env_bool,
     env_float,
     env_int,
@@ -183,23 +184,34 @@ REDIS_URL = env_secret("REDIS_URL")
 EMBEDDED = not REDIS_URL
 if PRODUCTION and EMBEDDED:
     raise ImproperlyConfigured("REDIS_URL is required in production")
+# Redis Sentinel: the master is found through these (host:port, ...) by its name, again after
+# a failover; REDIS_URL then gives only the database number and the master's password.
+DC_REDIS_SENTINELS = env_addresses("DC_REDIS_SENTINELS", 26379)
+DC_REDIS_SENTINEL_MASTER = env_str("DC_REDIS_SENTINEL_MASTER")
+_redis = settings_parts.redis_parts(
+    url=REDIS_URL,
+    sentinels=DC_REDIS_SENTINELS,
+    master=DC_REDIS_SENTINEL_MASTER,
+    sentinel_password=env_secret("DC_REDIS_SENTINEL_PASSWORD"),
+)
 CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", **_redis["cache"]}
     }
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                "hosts": [_redis["layer_host"]],
                 "prefix": env_str("DC_CHANNEL_PREFIX", "dc"),
                 # Tunnel streams (followed logs, events) queue many small messages.
                 "capacity": 2000,
             },
         }
     }
-    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_URL = _redis["broker_url"]
+    CELERY_BROKER_TRANSPORT_OPTIONS = _redis["broker_options"]
 else:
     # Room for the nodes' hour of metric samples (60 keys a node: nodes/metrics.py); the
     # default of 300 entries would cull them past a handful of nodes.
@@ -222,7 +234,10 @@ else:
 CHANNEL_LAYERS["events"] = (
     {
         "BACKEND": "realtime.layer.EventsPubSubLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("DC_CHANNEL_PREFIX", "dc") + "-ev"},
+        "CONFIG": {
+            "hosts": [_redis["layer_host"]],
+            "prefix": env_str("DC_CHANNEL_PREFIX", "dc") + "-ev",
+        },
     }
     if REDIS_URL
     else {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 2000}}

@@ -7,6 +7,8 @@ names each setting it takes from here, so every setting stays findable there.
 from typing import Any
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from redis.connection import parse_url
 
 # --- REST API -----------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -120,3 +122,49 @@ def postgres(url: str, *, pool: int) -> dict:
             "timeout": 10,  # waiting longer for a free connection helps no one
         }
     return database
+
+
+# --- Redis: the cache, the Celery broker, the channel layers ------------------------------------
+def redis_parts(
+    *, url: str, sentinels: list[tuple[str, int]], master: str, sentinel_password: str
+) -> dict:
+    """How the cache (`cache`: LOCATION and OPTIONS), the channel layers (`layer_host`: one
+    entry of their `hosts`) and the Celery broker (`broker_url`, `broker_options`) reach Redis:
+    at REDIS_URL, or with DC_REDIS_SENTINELS the master the Sentinels know as
+    DC_REDIS_SENTINEL_MASTER (asked again after a failover); REDIS_URL then gives only the
+    database number and the master's password (DC_REDIS_SENTINEL_PASSWORD the Sentinels')."""
+    if bool(sentinels) != bool(master):
+        raise ImproperlyConfigured(
+            "DC_REDIS_SENTINELS and DC_REDIS_SENTINEL_MASTER go together: the Sentinels' "
+            "addresses and the name they know the master by"
+        )
+    if sentinels and not url:
+        raise ImproperlyConfigured("DC_REDIS_SENTINELS needs REDIS_URL (its database, password)")
+    if not sentinels:
+        return {
+            "cache": {"LOCATION": url},
+            "layer_host": url,
+            "broker_url": url,
+            "broker_options": {},
+        }
+    sentinel_kwargs = {"password": sentinel_password} if sentinel_password else None
+    found = {"sentinels": sentinels, "master_name": master, "sentinel_kwargs": sentinel_kwargs}
+    params = parse_url(url)
+    master_params = {k: params[k] for k in ("db", "username", "password") if k in params}
+    credentials = url.partition("://")[2].rpartition("@")[0]
+    at = f"{credentials}@" if credentials else ""
+    db = params.get("db", 0)
+    return {
+        "cache": {
+            "LOCATION": url,
+            "OPTIONS": {"pool_class": "core.redis_sentinel.SentinelPool", **found},
+        },
+        "layer_host": {**found, **master_params},
+        # Kombu's own Sentinel transport: one sentinel:// URL per Sentinel, `;` between them.
+        "broker_url": ";".join(f"sentinel://{at}{_netloc(h, p)}/{db}" for h, p in sentinels),
+        "broker_options": {"master_name": master, "sentinel_kwargs": sentinel_kwargs},
+    }
+
+
+def _netloc(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -51,6 +51,23 @@ def _redis_url() -> str:
     return f"{base}/{1 + int(worker.removeprefix('gw') or 0)}"
 
 
+def use_server_layers(settings, redis_url: str) -> None:
+    """This process relays tunnel streams and emits events too: on the server's Redis database
+    (`settings` is pytest-django's fixture, which restores them after the test)."""
+    layers = {**settings.CHANNEL_LAYERS}
+    layers["default"] = {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [redis_url], "prefix": "dc", "capacity": 2000},
+    }
+    if "events" in layers:
+        layers["events"] = {
+            **layers["events"],
+            "CONFIG": {**layers["events"].get("CONFIG", {}), "hosts": [redis_url]},
+        }
+    settings.CHANNEL_LAYERS = layers
+    channel_layers.backends.clear()
+
+
 @pytest.fixture
 def control_plane_env() -> dict:
     """Settings of the control plane's processes beyond the defaults below (a test module
@@ -74,19 +91,7 @@ def control_plane(transactional_db, settings, tmp_path, control_plane_env):
         heartbeat=HEARTBEAT,
     )
     env.update(control_plane_env)
-    # This process relays tunnel streams and emits events too: the server's Redis database.
-    layers = {**settings.CHANNEL_LAYERS}
-    layers["default"] = {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [redis_url], "prefix": "dc", "capacity": 2000},
-    }
-    if "events" in layers:
-        layers["events"] = {
-            **layers["events"],
-            "CONFIG": {**layers["events"].get("CONFIG", {}), "hosts": [redis_url]},
-        }
-    settings.CHANNEL_LAYERS = layers
-    channel_layers.backends.clear()
+    use_server_layers(settings, redis_url)
     cp = ControlPlane(port, env, tmp_path / "control-plane.log")
     # The local provider makes lab hosts for this test: hold the lab like the `lab_hosts`
     # fixture does, so a `lab_exclusive` test never sees them come and go.
