@@ -1,16 +1,22 @@
 """Live events under load: simulated agents push events while simulated browsers watch.
 
     source /tmp/dcenv.sh   # or any DATABASE_URL (PostgreSQL) + REDIS_URL
-    .venv/bin/python bench/events.py [--rate 5000] [--agents 20] [--orgs 4] [--browsers 20]
-                                     [--duration 20] [--warmup 5] [--processes 1 2]
+    .venv/bin/python bench/events.py [--rate 10000] [--agents 20] [--orgs 4] [--browsers 20]
+                                     [--duration 15] [--warmup 4] [--processes 1 2]
 
-For each web process count it starts real `manage.py serve` processes on a scratch database
+For each web process count (a phase) it offers `--rate` events/s per web process (the targets:
+10,000/s on one process with p99 under 250 ms and every event delivered, 20,000/s on two) and
+starts real `manage.py serve` processes on a scratch database
 (created and dropped here) and a scratch Redis database (`--redis-db`, flushed), connects the
 agents (`/ws/agent/`, batches every `--tick` ms, as the agent ships what is pending) and the
 browsers (`/ws/events/`, logged-in sessions, one organization each) round-robin across the
 processes, and prints: events/s ingested (acknowledged), database rows/s, end-to-end latency
 p50/p99/max from the agent's send to the browser's receive, delivery (browser events received
-/ expected), and CPU of the web processes. Figures, not a pass/fail test.
+/ expected), and CPU of the web processes (CPU microseconds per ingested event: the figure
+that stays fair on a shared machine, where latencies do not). Beside them, the ceilings
+measured in the same run: Redis PUBLISH/s of an event-sized message (`redis-benchmark`) and
+rows/s of the ingest path's own INSERT statement run directly on PostgreSQL. The figures go
+to bench/results/latest.json (`bench/results.py`). Figures, not a pass/fail test.
 """
 
 import argparse
@@ -33,15 +39,17 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import results  # noqa: E402 (the project's root on the path first)
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--rate", type=int, default=5000, help="events/s, all agents together")
+    p.add_argument("--rate", type=int, default=10000, help="events/s offered per web process")
     p.add_argument("--agents", type=int, default=20)
     p.add_argument("--orgs", type=int, default=4)
     p.add_argument("--browsers", type=int, default=20)
-    p.add_argument("--duration", type=float, default=20.0, help="measured seconds")
-    p.add_argument("--warmup", type=float, default=5.0)
+    p.add_argument("--duration", type=float, default=15.0, help="measured seconds")
+    p.add_argument("--warmup", type=float, default=4.0)
     p.add_argument("--tick", type=float, default=20.0, help="agent send interval, ms")
     p.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     p.add_argument("--redis-db", type=int, default=14, help="scratch Redis db (flushed)")
@@ -168,8 +176,10 @@ class Counters:
 
 
 class Load:
-    def __init__(self, args, fleet: Fleet, ports: list[int]):
+    def __init__(self, args, fleet: Fleet, ports: list[int], pids: list[int]):
         self.args = args
+        self.rate = args.rate * len(ports)  # offered, all agents together
+        self.pids = pids
         self.fleet = fleet
         self.ports = itertools.cycle(ports)
         self.stop = asyncio.Event()
@@ -186,7 +196,8 @@ class Load:
 
         url = f"ws://127.0.0.1:{next(self.ports)}/ws/agent/"
         headers = {"Authorization": f"Agent {node_uuid}:{secret}"}
-        async with connect(url, additional_headers=headers, max_size=None) as ws:
+        # As the stock agent (websocket-client, which negotiates no compression).
+        async with connect(url, additional_headers=headers, max_size=None, compression=None) as ws:
             seq = 0
             while True:  # config, then the first ack: where to resume
                 frame = json.loads(await ws.recv())
@@ -194,7 +205,7 @@ class Load:
                     seq = frame["seq"]
                     break
             reader = asyncio.ensure_future(self._acks(ws, index))
-            rate = self.args.rate / self.args.agents
+            rate = self.rate / self.args.agents
             tick = self.args.tick / 1000
             start, made = time.monotonic(), 0
             while not self.stop.is_set():
@@ -214,7 +225,10 @@ class Load:
                                 "time_nano": int(now * 1e9),
                             }
                         )
-                    await ws.send(json.dumps({"type": "event", "events": events}))
+                    # At most 500 a message, as the agent ships them.
+                    for start in range(0, len(events), 500):
+                        chunk = events[start : start + 500]
+                        await ws.send(json.dumps({"type": "event", "events": chunk}))
                     made += due
                     self.c.sent += due
                     if self.in_window(now):
@@ -258,10 +272,11 @@ class Load:
         self.window = (begin, begin + self.args.duration)
         await asyncio.sleep(self.args.warmup)
         acked0, rows0 = sum(self.acked_by_agent.values()), await asyncio.to_thread(count_rows)
-        t0 = time.monotonic()
+        t0, cpu0 = time.monotonic(), [cpu_seconds(pid) for pid in self.pids]
         await asyncio.sleep(self.args.duration)
         acked1, rows1 = sum(self.acked_by_agent.values()), await asyncio.to_thread(count_rows)
         elapsed = time.monotonic() - t0
+        web_cpu = sum(cpu_seconds(pid) for pid in self.pids) - sum(cpu0)
         self.stop.set()
         await asyncio.wait(agents, timeout=10)
         await asyncio.sleep(1)
@@ -278,6 +293,7 @@ class Load:
             "backlog": self.c.sent - sum(self.acked_by_agent.values()),
             "latencies": self.c.latencies,
             "delivery": self.c.received / expected if expected else 0.0,
+            "cpu_us_per_event": web_cpu / max(acked1 - acked0, 1) * 1e6,
         }
 
 
@@ -296,7 +312,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
 
 
-def run_once(args, fleet: Fleet, env: dict, processes: int, logdir: Path) -> None:
+def run_once(args, fleet: Fleet, env: dict, processes: int, logdir: Path) -> dict:
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -306,7 +322,7 @@ def run_once(args, fleet: Fleet, env: dict, processes: int, logdir: Path) -> Non
         pids = [proc.pid for proc, _ in servers]
         cpu0, t0 = [cpu_seconds(pid) for pid in pids], time.monotonic()
         own0 = cpu_seconds(os.getpid())
-        result = asyncio.run(Load(args, fleet, [port for _, port in servers]).run())
+        result = asyncio.run(Load(args, fleet, [port for _, port in servers], pids).run())
         elapsed = time.monotonic() - t0
         own = (cpu_seconds(os.getpid()) - own0) / elapsed
         cpu = [(cpu_seconds(pid) - c) / elapsed for pid, c in zip(pids, cpu0, strict=True)]
@@ -314,8 +330,7 @@ def run_once(args, fleet: Fleet, env: dict, processes: int, logdir: Path) -> Non
         stop_servers(servers)
     lat = result["latencies"]
     print(
-        f"web processes: {processes}\n"
-        f"  offered        {args.rate} events/s from {args.agents} agents "
+        f"  offered        {args.rate * processes} events/s from {args.agents} agents "
         f"({args.tick:.0f} ms batches), {args.browsers} browsers in {args.orgs} orgs\n"
         f"  ingested       {result['ingested_per_s']:.0f} events/s (acknowledged, "
         f"{args.duration:.0f} s window); backlog at the end {result['backlog']}\n"
@@ -325,12 +340,118 @@ def run_once(args, fleet: Fleet, env: dict, processes: int, logdir: Path) -> Non
         f"(agent send -> browser receive, {len(lat)} deliveries)\n"
         f"  delivery       {result['delivery'] * 100:.2f}% of the window's events to every "
         f"subscribed browser\n"
-        f"  CPU            web {', '.join(f'{c * 100:.0f}%' for c in cpu)}, load generator "
+        f"  CPU            web {', '.join(f'{c * 100:.0f}%' for c in cpu)} "
+        f"({result['cpu_us_per_event']:.0f} us of web CPU per event), load generator "
         f"{own * 100:.0f}% of a core; load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
     if lat:
         print(f"  latency mean   {statistics.mean(lat) * 1000:.0f} ms", flush=True)
+    return {
+        "events_per_s": round(result["ingested_per_s"]),
+        "event_latency_p99_ms": round(percentile(lat, 0.99) * 1000) if lat else None,
+        "event_delivery": round(result["delivery"], 4),
+        "event_cpu_us_per_event": round(result["cpu_us_per_event"], 1),
+    }
+
+
+# --- ceilings: the same work on bare stand-ins -----------------------------------------------
+EVENT_BYTES = 350  # one event's JSON payload, about
+
+
+def redis_publish_ceiling(redis_url: str) -> float | None:
+    """PUBLISH/s of an event-sized message (redis-benchmark, pipelined as the layer does);
+    a redis-py pipeline where redis-benchmark is not installed."""
+    payload = "x" * EVENT_BYTES
+    try:
+        out = subprocess.run(
+            ["redis-benchmark", "-u", redis_url, "-n", "100000", "-c", "4", "-P", "16", "--csv",
+             "PUBLISH", "dc-bench-ceiling", payload],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        return float(out.stdout.strip().splitlines()[-1].split(",")[1].strip('"'))
+    except (OSError, IndexError, ValueError, subprocess.TimeoutExpired):
+        pass
+    import redis as redis_client
+
+    client = redis_client.Redis.from_url(redis_url)
+    start, count = time.monotonic(), 0
+    while time.monotonic() - start < 2:
+        pipe = client.pipeline(transaction=False)
+        for _ in range(100):
+            pipe.publish("dc-bench-ceiling", payload)
+        pipe.execute()
+        count += 100
+    return count / (time.monotonic() - start)
+
+
+def insert_ceiling(fleet: Fleet) -> float:
+    """Rows/s of the ingest path's INSERT statement, batches of 2,000 built ahead and run
+    directly on PostgreSQL from one connection (no web process, no websocket)."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from nodes.events.agent_rows import NodeContext, agent_event_row, agent_events_store
+    from nodes.models import Node
+
+    node = Node.objects.select_related("organization").get(uuid=fleet.agents[0][1])
+    ctx, now = NodeContext.of(node), timezone.now()
+    batches = [
+        [
+            agent_event_row(
+                ctx,
+                {
+                    "seq": seq,
+                    "type": "container",
+                    "action": "start",
+                    "actor": {"id": f"{seq:064x}", "attributes": {"t": "1.0"}},
+                    "time_nano": time.time_ns(),
+                },
+                now,
+            )  # fmt: skip
+            for seq in range(1 + b * 2000, 1 + (b + 1) * 2000)
+        ]
+        for b in range(5)
+    ]
+    start = time.monotonic()
+    for batch in batches:
+        agent_events_store(rows=batch)
+    elapsed = time.monotonic() - start
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE nodes_dockerevent")
+    return sum(map(len, batches)) / elapsed
+
+
+TARGETS = {
+    1: {"events_per_s": 10000, "event_latency_p99_ms": 250, "event_delivery": 1.0},
+    2: {"events_per_s": 20000, "event_latency_p99_ms": 250, "event_delivery": 1.0},
+}
+
+
+def report(figures: dict[int, dict], ceilings: dict) -> None:
+    """Each figure beside its target and, where there is one, the ceiling of the same kind."""
+    print("summary (figures taken on this machine as it is: shared machines skew latencies)")
+    for processes, got in figures.items():
+        target = TARGETS.get(processes, {})
+        for name, value in got.items():
+            ceiling = ceilings.get("redis_publish_per_s") if name == "events_per_s" else None
+            beside = f"target {target[name]}" if name in target else "no target"
+            extra = f", {results.ratio(value, ceiling)} of Redis PUBLISH/s" if ceiling else ""
+            print(f"  {processes} web: {name:24} {value!s:>9}  ({beside}{extra})", flush=True)
+    print(
+        f"  ceilings: Redis PUBLISH {ceilings.get('redis_publish_per_s') or 0:,.0f}/s of "
+        f"{EVENT_BYTES}-byte messages; the ingest INSERT alone "
+        f"{ceilings.get('event_insert_rows_per_s') or 0:,.0f} rows/s",
+        flush=True,
+    )
+
+
+def record(figures: dict[int, dict], ceilings: dict) -> None:
+    flat = {}
+    for processes, got in figures.items():
+        suffix = "" if processes == 1 else f"_{processes}proc"
+        flat.update({f"{name}{suffix}": value for name, value in got.items()})
+    results.record("events", flat, ceilings)
 
 
 def main(argv=None) -> int:
@@ -366,8 +487,22 @@ def main(argv=None) -> int:
             django.setup()
             fleet = make_fleet(args)
             print(f"bench/events.py on {os.cpu_count()} CPUs, PostgreSQL + Redis", flush=True)
-            for processes in args.processes:
-                run_once(args, fleet, env, processes, Path(tmp))
+            print("phase ceilings: Redis PUBLISH and the INSERT alone ...", flush=True)
+            ceilings = {
+                "redis_publish_per_s": round(redis_publish_ceiling(redis_url) or 0) or None,
+                "event_insert_rows_per_s": round(insert_ceiling(fleet)),
+            }
+            figures: dict[int, dict] = {}
+            for number, processes in enumerate(args.processes, 1):
+                print(
+                    f"phase {number}/{len(args.processes)}: {processes} web process"
+                    f"{'es' if processes > 1 else ''}, {args.rate * processes} events/s offered "
+                    f"({args.warmup:.0f} s warm-up, {args.duration:.0f} s measured) ...",
+                    flush=True,
+                )
+                figures[processes] = run_once(args, fleet, env, processes, Path(tmp))
+            report(figures, ceilings)
+            record(figures, ceilings)
         finally:
             drop()
             redis_client.Redis.from_url(redis_url).flushdb()
