@@ -27,7 +27,6 @@ import os
 import secrets
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,13 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import results  # noqa: E402 (the project's root on the path first)
+from bench.event_figures import (  # noqa: E402 (the project's root on the path first)
+    insert_ceiling,
+    phase_figures,
+    record,
+    redis_publish_ceiling,
+    report,
+)
 
 
 def parse_args(argv=None):
@@ -226,8 +231,8 @@ class Load:
                             }
                         )
                     # At most 500 a message, as the agent ships them.
-                    for start in range(0, len(events), 500):
-                        chunk = events[start : start + 500]
+                    for first in range(0, len(events), 500):
+                        chunk = events[first : first + 500]
                         await ws.send(json.dumps({"type": "event", "events": chunk}))
                     made += due
                     self.c.sent += due
@@ -305,13 +310,6 @@ def count_rows() -> int:
         return cursor.fetchone()[0]
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
-
-
 def run_once(args, fleet: Fleet, env: dict, processes: int, logdir: Path) -> dict:
     from django.db import connection
 
@@ -328,130 +326,7 @@ def run_once(args, fleet: Fleet, env: dict, processes: int, logdir: Path) -> dic
         cpu = [(cpu_seconds(pid) - c) / elapsed for pid, c in zip(pids, cpu0, strict=True)]
     finally:
         stop_servers(servers)
-    lat = result["latencies"]
-    print(
-        f"  offered        {args.rate * processes} events/s from {args.agents} agents "
-        f"({args.tick:.0f} ms batches), {args.browsers} browsers in {args.orgs} orgs\n"
-        f"  ingested       {result['ingested_per_s']:.0f} events/s (acknowledged, "
-        f"{args.duration:.0f} s window); backlog at the end {result['backlog']}\n"
-        f"  database       {result['rows_per_s']:.0f} rows/s inserted in the window\n"
-        f"  latency        p50 {percentile(lat, 0.5) * 1000:.0f} ms, "
-        f"p99 {percentile(lat, 0.99) * 1000:.0f} ms, max {max(lat, default=0) * 1000:.0f} ms "
-        f"(agent send -> browser receive, {len(lat)} deliveries)\n"
-        f"  delivery       {result['delivery'] * 100:.2f}% of the window's events to every "
-        f"subscribed browser\n"
-        f"  CPU            web {', '.join(f'{c * 100:.0f}%' for c in cpu)} "
-        f"({result['cpu_us_per_event']:.0f} us of web CPU per event), load generator "
-        f"{own * 100:.0f}% of a core; load average {os.getloadavg()[0]:.1f}",
-        flush=True,
-    )
-    if lat:
-        print(f"  latency mean   {statistics.mean(lat) * 1000:.0f} ms", flush=True)
-    return {
-        "events_per_s": round(result["ingested_per_s"]),
-        "event_latency_p99_ms": round(percentile(lat, 0.99) * 1000) if lat else None,
-        "event_delivery": round(result["delivery"], 4),
-        "event_cpu_us_per_event": round(result["cpu_us_per_event"], 1),
-    }
-
-
-# --- ceilings: the same work on bare stand-ins -----------------------------------------------
-EVENT_BYTES = 350  # one event's JSON payload, about
-
-
-def redis_publish_ceiling(redis_url: str) -> float | None:
-    """PUBLISH/s of an event-sized message (redis-benchmark, pipelined as the layer does);
-    a redis-py pipeline where redis-benchmark is not installed."""
-    payload = "x" * EVENT_BYTES
-    try:
-        out = subprocess.run(
-            ["redis-benchmark", "-u", redis_url, "-n", "100000", "-c", "4", "-P", "16", "--csv",
-             "PUBLISH", "dc-bench-ceiling", payload],
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        return float(out.stdout.strip().splitlines()[-1].split(",")[1].strip('"'))
-    except (OSError, IndexError, ValueError, subprocess.TimeoutExpired):
-        pass
-    import redis as redis_client
-
-    client = redis_client.Redis.from_url(redis_url)
-    start, count = time.monotonic(), 0
-    while time.monotonic() - start < 2:
-        pipe = client.pipeline(transaction=False)
-        for _ in range(100):
-            pipe.publish("dc-bench-ceiling", payload)
-        pipe.execute()
-        count += 100
-    return count / (time.monotonic() - start)
-
-
-def insert_ceiling(fleet: Fleet) -> float:
-    """Rows/s of the ingest path's INSERT statement, batches of 2,000 built ahead and run
-    directly on PostgreSQL from one connection (no web process, no websocket)."""
-    from django.db import connection
-    from django.utils import timezone
-
-    from nodes.events.agent_rows import NodeContext, agent_event_row, agent_events_store
-    from nodes.models import Node
-
-    node = Node.objects.select_related("organization").get(uuid=fleet.agents[0][1])
-    ctx, now = NodeContext.of(node), timezone.now()
-    batches = [
-        [
-            agent_event_row(
-                ctx,
-                {
-                    "seq": seq,
-                    "type": "container",
-                    "action": "start",
-                    "actor": {"id": f"{seq:064x}", "attributes": {"t": "1.0"}},
-                    "time_nano": time.time_ns(),
-                },
-                now,
-            )  # fmt: skip
-            for seq in range(1 + b * 2000, 1 + (b + 1) * 2000)
-        ]
-        for b in range(5)
-    ]
-    start = time.monotonic()
-    for batch in batches:
-        agent_events_store(rows=batch)
-    elapsed = time.monotonic() - start
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE nodes_dockerevent")
-    return sum(map(len, batches)) / elapsed
-
-
-TARGETS = {
-    1: {"events_per_s": 10000, "event_latency_p99_ms": 250, "event_delivery": 1.0},
-    2: {"events_per_s": 20000, "event_latency_p99_ms": 250, "event_delivery": 1.0},
-}
-
-
-def report(figures: dict[int, dict], ceilings: dict) -> None:
-    """Each figure beside its target and, where there is one, the ceiling of the same kind."""
-    print("summary (figures taken on this machine as it is: shared machines skew latencies)")
-    for processes, got in figures.items():
-        target = TARGETS.get(processes, {})
-        for name, value in got.items():
-            ceiling = ceilings.get("redis_publish_per_s") if name == "events_per_s" else None
-            beside = f"target {target[name]}" if name in target else "no target"
-            extra = f", {results.ratio(value, ceiling)} of Redis PUBLISH/s" if ceiling else ""
-            print(f"  {processes} web: {name:24} {value!s:>9}  ({beside}{extra})", flush=True)
-    print(
-        f"  ceilings: Redis PUBLISH {ceilings.get('redis_publish_per_s') or 0:,.0f}/s of "
-        f"{EVENT_BYTES}-byte messages; the ingest INSERT alone "
-        f"{ceilings.get('event_insert_rows_per_s') or 0:,.0f} rows/s",
-        flush=True,
-    )
-
-
-def record(figures: dict[int, dict], ceilings: dict) -> None:
-    flat = {}
-    for processes, got in figures.items():
-        suffix = "" if processes == 1 else f"_{processes}proc"
-        flat.update({f"{name}{suffix}": value for name, value in got.items()})
-    results.record("events", flat, ceilings)
+    return phase_figures(args, processes, result, cpu, own)
 
 
 def main(argv=None) -> int:
@@ -490,7 +365,7 @@ def main(argv=None) -> int:
             print("phase ceilings: Redis PUBLISH and the INSERT alone ...", flush=True)
             ceilings = {
                 "redis_publish_per_s": round(redis_publish_ceiling(redis_url) or 0) or None,
-                "event_insert_rows_per_s": round(insert_ceiling(fleet)),
+                "event_insert_rows_per_s": round(insert_ceiling(fleet.agents[0][1])),
             }
             figures: dict[int, dict] = {}
             for number, processes in enumerate(args.processes, 1):
