@@ -38,13 +38,7 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.event_figures import (  # noqa: E402 (the project's root on the path first)
-    insert_ceiling,
-    phase_figures,
-    record,
-    redis_publish_ceiling,
-    report,
-)
+from bench import event_figures as figures  # noqa: E402 (the project's root on the path first)
 
 
 def parse_args(argv=None):
@@ -192,11 +186,20 @@ class Load:
         self.c = Counters()
         self.sent_in_window = [0] * args.orgs  # per org
         self.acked_by_agent: dict[int, int] = {}
+        self.dropped = 0  # agent sockets the server closed
 
     def in_window(self, t: float) -> bool:
         return self.window[0] <= t < self.window[1]
 
     async def agent(self, index: int, org: int, node_uuid: str, secret: str) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            await self._agent(index, org, node_uuid, secret)
+        except ConnectionClosed:  # the server closed it (overloaded): counted, not retried
+            self.dropped += 1
+
+    async def _agent(self, index: int, org: int, node_uuid: str, secret: str) -> None:
         from websockets.asyncio.client import connect
 
         url = f"ws://127.0.0.1:{next(self.ports)}/ws/agent/"
@@ -243,11 +246,16 @@ class Load:
             reader.cancel()
 
     async def _acks(self, ws, index: int) -> None:
-        async for message in ws:
-            frame = json.loads(message)
-            if frame.get("type") == "ack":
-                before = self.acked_by_agent.get(index, 0)
-                self.acked_by_agent[index] = max(before, frame["seq"])
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            async for message in ws:
+                frame = json.loads(message)
+                if frame.get("type") == "ack":
+                    before = self.acked_by_agent.get(index, 0)
+                    self.acked_by_agent[index] = max(before, frame["seq"])
+        except ConnectionClosed:
+            pass  # counted by its agent
 
     async def browser(self, org: int, org_name: str, cookie: str) -> None:
         from websockets.asyncio.client import connect
@@ -299,6 +307,7 @@ class Load:
             "latencies": self.c.latencies,
             "delivery": self.c.received / expected if expected else 0.0,
             "cpu_us_per_event": web_cpu / max(acked1 - acked0, 1) * 1e6,
+            "dropped": self.dropped,
         }
 
 
@@ -326,7 +335,7 @@ def run_once(args, fleet: Fleet, env: dict, processes: int, logdir: Path) -> dic
         cpu = [(cpu_seconds(pid) - c) / elapsed for pid, c in zip(pids, cpu0, strict=True)]
     finally:
         stop_servers(servers)
-    return phase_figures(args, processes, result, cpu, own)
+    return figures.phase_figures(args, processes, result, cpu, own)
 
 
 def main(argv=None) -> int:
@@ -364,10 +373,10 @@ def main(argv=None) -> int:
             print(f"bench/events.py on {os.cpu_count()} CPUs, PostgreSQL + Redis", flush=True)
             print("phase ceilings: Redis PUBLISH and the INSERT alone ...", flush=True)
             ceilings = {
-                "redis_publish_per_s": round(redis_publish_ceiling(redis_url) or 0) or None,
-                "event_insert_rows_per_s": round(insert_ceiling(fleet.agents[0][1])),
+                "redis_publish_per_s": round(figures.redis_publish_ceiling(redis_url) or 0) or None,
+                "event_insert_rows_per_s": round(figures.insert_ceiling(fleet.agents[0][1])),
             }
-            figures: dict[int, dict] = {}
+            figures_by_count: dict[int, dict] = {}
             for number, processes in enumerate(args.processes, 1):
                 print(
                     f"phase {number}/{len(args.processes)}: {processes} web process"
@@ -375,9 +384,9 @@ def main(argv=None) -> int:
                     f"({args.warmup:.0f} s warm-up, {args.duration:.0f} s measured) ...",
                     flush=True,
                 )
-                figures[processes] = run_once(args, fleet, env, processes, Path(tmp))
-            report(figures, ceilings)
-            record(figures, ceilings)
+                figures_by_count[processes] = run_once(args, fleet, env, processes, Path(tmp))
+            figures.report(figures_by_count, ceilings)
+            figures.record(figures_by_count, ceilings)
         finally:
             drop()
             redis_client.Redis.from_url(redis_url).flushdb()
