@@ -80,23 +80,25 @@ def decode(text_data: str | None) -> dict:
 def _check_values(message: dict, *, strings: bool) -> None:
     """No deeper than MAX_DEPTH; with `strings`, every string (keys too) storable as text in any
     database: no NUL character, no unpaired surrogate (`"\\ud800"` decodes to one; UTF-8 cannot
-    hold it)."""
-    stack = [(message, 1)]
+    hold it). Without `strings` only containers are visited (an event message's thousands of
+    strings are checked item by item where they are stored)."""
+    stack: list[tuple[dict | list, int]] = [(message, 1)]
     while stack:
         value, depth = stack.pop()
-        if isinstance(value, str):
-            if strings and ("\x00" in value or not _is_utf8(value)):
+        if depth > MAX_DEPTH:
+            raise Refused("malformed", f"malformed message: nested deeper than {MAX_DEPTH}")
+        children = value.values() if isinstance(value, dict) else value
+        if strings:
+            texts = [*value, *children] if isinstance(value, dict) else children
+            if not all(_is_storable(text) for text in texts if isinstance(text, str)):
                 raise Refused(
                     "malformed", "malformed message: a NUL character or an unpaired surrogate"
                 )
-        elif isinstance(value, dict | list):
-            if depth > MAX_DEPTH:
-                raise Refused("malformed", f"malformed message: nested deeper than {MAX_DEPTH}")
-            if isinstance(value, dict):
-                stack.extend((key, depth) for key in value)
-                stack.extend((item, depth + 1) for item in value.values())
-            else:
-                stack.extend((item, depth + 1) for item in value)
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+
+
+def _is_storable(text: str) -> bool:
+    return "\x00" not in text and _is_utf8(text)
 
 
 def _is_utf8(text: str) -> bool:

@@ -1,16 +1,22 @@
 """Live events under load: simulated agents push events while simulated browsers watch.
 
     source /tmp/dcenv.sh   # or any DATABASE_URL (PostgreSQL) + REDIS_URL
-    .venv/bin/python bench/events.py [--rate 5000] [--agents 20] [--orgs 4] [--browsers 20]
-                                     [--duration 20] [--warmup 5] [--processes 1 2]
+    .venv/bin/python bench/events.py [--rate 10000] [--agents 20] [--orgs 4] [--browsers 20]
+                                     [--duration 15] [--warmup 4] [--processes 1 2]
 
-For each web process count it starts real `manage.py serve` processes on a scratch database
+For each web process count (a phase) it offers `--rate` events/s per web process (the targets:
+10,000/s on one process with p99 under 250 ms and every event delivered, 20,000/s on two) and
+starts real `manage.py serve` processes on a scratch database
 (created and dropped here) and a scratch Redis database (`--redis-db`, flushed), connects the
 agents (`/ws/agent/`, batches every `--tick` ms, as the agent ships what is pending) and the
 browsers (`/ws/events/`, logged-in sessions, one organization each) round-robin across the
 processes, and prints: events/s ingested (acknowledged), database rows/s, end-to-end latency
 p50/p99/max from the agent's send to the browser's receive, delivery (browser events received
-/ expected), and CPU of the web processes. Figures, not a pass/fail test.
+/ expected), and CPU of the web processes (CPU microseconds per ingested event: the figure
+that stays fair on a shared machine, where latencies do not). Beside them, the ceilings
+measured in the same run: Redis PUBLISH/s of an event-sized message (`redis-benchmark`) and
+rows/s of the ingest path's own INSERT statement run directly on PostgreSQL. The figures go
+to bench/results/latest.json (`bench/results.py`). Figures, not a pass/fail test.
 """
 
 import argparse
@@ -21,7 +27,6 @@ import os
 import secrets
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,15 +38,17 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import event_figures as figures  # noqa: E402 (the project's root on the path first)
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--rate", type=int, default=5000, help="events/s, all agents together")
+    p.add_argument("--rate", type=int, default=10000, help="events/s offered per web process")
     p.add_argument("--agents", type=int, default=20)
     p.add_argument("--orgs", type=int, default=4)
     p.add_argument("--browsers", type=int, default=20)
-    p.add_argument("--duration", type=float, default=20.0, help="measured seconds")
-    p.add_argument("--warmup", type=float, default=5.0)
+    p.add_argument("--duration", type=float, default=15.0, help="measured seconds")
+    p.add_argument("--warmup", type=float, default=4.0)
     p.add_argument("--tick", type=float, default=20.0, help="agent send interval, ms")
     p.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     p.add_argument("--redis-db", type=int, default=14, help="scratch Redis db (flushed)")
@@ -168,8 +175,10 @@ class Counters:
 
 
 class Load:
-    def __init__(self, args, fleet: Fleet, ports: list[int]):
+    def __init__(self, args, fleet: Fleet, ports: list[int], pids: list[int]):
         self.args = args
+        self.rate = args.rate * len(ports)  # offered, all agents together
+        self.pids = pids
         self.fleet = fleet
         self.ports = itertools.cycle(ports)
         self.stop = asyncio.Event()
@@ -177,16 +186,26 @@ class Load:
         self.c = Counters()
         self.sent_in_window = [0] * args.orgs  # per org
         self.acked_by_agent: dict[int, int] = {}
+        self.dropped = 0  # agent sockets the server closed
 
     def in_window(self, t: float) -> bool:
         return self.window[0] <= t < self.window[1]
 
     async def agent(self, index: int, org: int, node_uuid: str, secret: str) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            await self._agent(index, org, node_uuid, secret)
+        except ConnectionClosed:  # the server closed it (overloaded): counted, not retried
+            self.dropped += 1
+
+    async def _agent(self, index: int, org: int, node_uuid: str, secret: str) -> None:
         from websockets.asyncio.client import connect
 
         url = f"ws://127.0.0.1:{next(self.ports)}/ws/agent/"
         headers = {"Authorization": f"Agent {node_uuid}:{secret}"}
-        async with connect(url, additional_headers=headers, max_size=None) as ws:
+        # As the stock agent (websocket-client, which negotiates no compression).
+        async with connect(url, additional_headers=headers, max_size=None, compression=None) as ws:
             seq = 0
             while True:  # config, then the first ack: where to resume
                 frame = json.loads(await ws.recv())
@@ -194,7 +213,7 @@ class Load:
                     seq = frame["seq"]
                     break
             reader = asyncio.ensure_future(self._acks(ws, index))
-            rate = self.args.rate / self.args.agents
+            rate = self.rate / self.args.agents
             tick = self.args.tick / 1000
             start, made = time.monotonic(), 0
             while not self.stop.is_set():
@@ -214,7 +233,10 @@ class Load:
                                 "time_nano": int(now * 1e9),
                             }
                         )
-                    await ws.send(json.dumps({"type": "event", "events": events}))
+                    # At most 500 a message, as the agent ships them.
+                    for first in range(0, len(events), 500):
+                        chunk = events[first : first + 500]
+                        await ws.send(json.dumps({"type": "event", "events": chunk}))
                     made += due
                     self.c.sent += due
                     if self.in_window(now):
@@ -224,11 +246,16 @@ class Load:
             reader.cancel()
 
     async def _acks(self, ws, index: int) -> None:
-        async for message in ws:
-            frame = json.loads(message)
-            if frame.get("type") == "ack":
-                before = self.acked_by_agent.get(index, 0)
-                self.acked_by_agent[index] = max(before, frame["seq"])
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            async for message in ws:
+                frame = json.loads(message)
+                if frame.get("type") == "ack":
+                    before = self.acked_by_agent.get(index, 0)
+                    self.acked_by_agent[index] = max(before, frame["seq"])
+        except ConnectionClosed:
+            pass  # counted by its agent
 
     async def browser(self, org: int, org_name: str, cookie: str) -> None:
         from websockets.asyncio.client import connect
@@ -258,10 +285,11 @@ class Load:
         self.window = (begin, begin + self.args.duration)
         await asyncio.sleep(self.args.warmup)
         acked0, rows0 = sum(self.acked_by_agent.values()), await asyncio.to_thread(count_rows)
-        t0 = time.monotonic()
+        t0, cpu0 = time.monotonic(), [cpu_seconds(pid) for pid in self.pids]
         await asyncio.sleep(self.args.duration)
         acked1, rows1 = sum(self.acked_by_agent.values()), await asyncio.to_thread(count_rows)
         elapsed = time.monotonic() - t0
+        web_cpu = sum(cpu_seconds(pid) for pid in self.pids) - sum(cpu0)
         self.stop.set()
         await asyncio.wait(agents, timeout=10)
         await asyncio.sleep(1)
@@ -278,6 +306,8 @@ class Load:
             "backlog": self.c.sent - sum(self.acked_by_agent.values()),
             "latencies": self.c.latencies,
             "delivery": self.c.received / expected if expected else 0.0,
+            "cpu_us_per_event": web_cpu / max(acked1 - acked0, 1) * 1e6,
+            "dropped": self.dropped,
         }
 
 
@@ -289,14 +319,7 @@ def count_rows() -> int:
         return cursor.fetchone()[0]
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
-
-
-def run_once(args, fleet: Fleet, env: dict, processes: int, logdir: Path) -> None:
+def run_once(args, fleet: Fleet, env: dict, processes: int, logdir: Path) -> dict:
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -306,31 +329,13 @@ def run_once(args, fleet: Fleet, env: dict, processes: int, logdir: Path) -> Non
         pids = [proc.pid for proc, _ in servers]
         cpu0, t0 = [cpu_seconds(pid) for pid in pids], time.monotonic()
         own0 = cpu_seconds(os.getpid())
-        result = asyncio.run(Load(args, fleet, [port for _, port in servers]).run())
+        result = asyncio.run(Load(args, fleet, [port for _, port in servers], pids).run())
         elapsed = time.monotonic() - t0
         own = (cpu_seconds(os.getpid()) - own0) / elapsed
         cpu = [(cpu_seconds(pid) - c) / elapsed for pid, c in zip(pids, cpu0, strict=True)]
     finally:
         stop_servers(servers)
-    lat = result["latencies"]
-    print(
-        f"web processes: {processes}\n"
-        f"  offered        {args.rate} events/s from {args.agents} agents "
-        f"({args.tick:.0f} ms batches), {args.browsers} browsers in {args.orgs} orgs\n"
-        f"  ingested       {result['ingested_per_s']:.0f} events/s (acknowledged, "
-        f"{args.duration:.0f} s window); backlog at the end {result['backlog']}\n"
-        f"  database       {result['rows_per_s']:.0f} rows/s inserted in the window\n"
-        f"  latency        p50 {percentile(lat, 0.5) * 1000:.0f} ms, "
-        f"p99 {percentile(lat, 0.99) * 1000:.0f} ms, max {max(lat, default=0) * 1000:.0f} ms "
-        f"(agent send -> browser receive, {len(lat)} deliveries)\n"
-        f"  delivery       {result['delivery'] * 100:.2f}% of the window's events to every "
-        f"subscribed browser\n"
-        f"  CPU            web {', '.join(f'{c * 100:.0f}%' for c in cpu)}, load generator "
-        f"{own * 100:.0f}% of a core; load average {os.getloadavg()[0]:.1f}",
-        flush=True,
-    )
-    if lat:
-        print(f"  latency mean   {statistics.mean(lat) * 1000:.0f} ms", flush=True)
+    return figures.phase_figures(args, processes, result, cpu, own)
 
 
 def main(argv=None) -> int:
@@ -366,8 +371,22 @@ def main(argv=None) -> int:
             django.setup()
             fleet = make_fleet(args)
             print(f"bench/events.py on {os.cpu_count()} CPUs, PostgreSQL + Redis", flush=True)
-            for processes in args.processes:
-                run_once(args, fleet, env, processes, Path(tmp))
+            print("phase ceilings: Redis PUBLISH and the INSERT alone ...", flush=True)
+            ceilings = {
+                "redis_publish_per_s": round(figures.redis_publish_ceiling(redis_url) or 0) or None,
+                "event_insert_rows_per_s": round(figures.insert_ceiling(fleet.agents[0][1])),
+            }
+            figures_by_count: dict[int, dict] = {}
+            for number, processes in enumerate(args.processes, 1):
+                print(
+                    f"phase {number}/{len(args.processes)}: {processes} web process"
+                    f"{'es' if processes > 1 else ''}, {args.rate * processes} events/s offered "
+                    f"({args.warmup:.0f} s warm-up, {args.duration:.0f} s measured) ...",
+                    flush=True,
+                )
+                figures_by_count[processes] = run_once(args, fleet, env, processes, Path(tmp))
+            figures.report(figures_by_count, ceilings)
+            figures.record(figures_by_count, ceilings)
         finally:
             drop()
             redis_client.Redis.from_url(redis_url).flushdb()

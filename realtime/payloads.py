@@ -82,6 +82,11 @@ def events_batch(events: list[EventPayload]) -> EventsBatchMessage:
     return {"type": "events.batch", "events_json": json.dumps(events, separators=(",", ":"))}
 
 
+def events_batch_of_arrays(arrays: list[str]) -> EventsBatchMessage:
+    """The same, from JSON arrays of events serialized already (once for all their groups)."""
+    return {"type": "events.batch", "events_json": "[" + ",".join(a[1:-1] for a in arrays) + "]"}
+
+
 def batch_events(message: EventsBatchMessage) -> list[EventPayload]:
     return json.loads(message["events_json"])
 

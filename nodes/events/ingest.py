@@ -32,12 +32,10 @@ from django.utils import timezone
 from realtime.emit import events_layer
 from realtime.groups import group_for_node, group_for_org
 from realtime.layer import send_group_messages
-from realtime.payloads import AckFrame, events_batch
+from realtime.payloads import AckFrame, events_batch_of_arrays
 
-from ..models import DockerEvent
-from .render import event_payload
+from .agent_rows import AgentRow, NodeContext, agent_event_rows, agent_events_store, payloads_json
 from .selectors import node_last_seq
-from .services import NodeContext, agent_event_row, agent_events_store
 
 log = logging.getLogger(__name__)
 MAX_FLUSH_ROWS = 2000
@@ -66,7 +64,7 @@ def _transient(exc: Exception) -> bool:
 
 @dataclass
 class _Pending:
-    rows: list[DockerEvent]
+    rows: list[AgentRow]
     max_seq: int
     stream: "AgentEventStream"
 
@@ -152,7 +150,7 @@ class EventWriter:
                 continue
             self._after(pendings, stored)
 
-    async def _store(self, rows: list[DockerEvent]) -> dict:
+    async def _store(self, rows: list[AgentRow]) -> dict:
         """{uuid: id} of the new rows; retries while the database is away, raises Unstorable
         when it refuses the rows themselves."""
         attempt = 0
@@ -174,20 +172,19 @@ class EventWriter:
         """Every row of `batch` is in the database (new ones in `stored`): acknowledge each
         connection its highest seq, and send the new rows to the pages."""
         self.flushes += 1
-        by_group: dict[str, list] = defaultdict(list)
+        by_group: dict[str, list[str]] = defaultdict(list)
         acks: dict[AgentEventStream, int] = {}
         for pending in batch:
-            ctx = pending.stream.ctx
+            new = []
             for row in pending.rows:
-                pk = stored.get(row.uuid)
-                if pk is None:
-                    continue  # stored before (a replay raced another connection)
-                row.pk = pk
-                payload = event_payload(
-                    row, org_name=ctx.org_name, node_uuid=ctx.node_uuid, node_name=ctx.node_name
-                )
-                by_group[group_for_org(ctx.org_id)].append(payload)
-                by_group[group_for_node(ctx.org_id, ctx.node_id)].append(payload)
+                row.pk = stored.get(row.uuid)
+                if row.pk is not None:  # else stored before (a replay raced another connection)
+                    new.append(row)
+            if new:
+                ctx = pending.stream.ctx
+                events = payloads_json(ctx, new)  # once, for both groups
+                by_group[group_for_org(ctx.org_id)].append(events)
+                by_group[group_for_node(ctx.org_id, ctx.node_id)].append(events)
             acks[pending.stream] = max(acks.get(pending.stream, 0), pending.max_seq)
         self.stored += len(stored)
         for stream, seq in acks.items():
@@ -207,7 +204,7 @@ class EventWriter:
             for by_group in pending:
                 for group, events in by_group.items():
                     merged[group].extend(events)
-            messages = [(group, events_batch(events)) for group, events in merged.items()]
+            messages = [(group, events_batch_of_arrays(arrays)) for group, arrays in merged.items()]
             try:
                 await send_group_messages(layer, messages)
             except Exception as exc:  # noqa: BLE001 (pages catch up from the database)
@@ -252,15 +249,10 @@ class AgentEventStream:
         items = message.get("events")
         if not isinstance(items, list) or self.refused:
             return
-        now = timezone.now()
-        rows, top, bad = [], self.last_seq, 0
-        for item in items:
-            row = agent_event_row(self.ctx, item, now)
-            if row is None or row.seq is None:  # an agent's row always has its seq
-                bad += 1
-            elif row.seq > self.last_seq:
-                rows.append(row)
-                top = max(top, row.seq)
+        rows, bad = agent_event_rows(self.ctx, items, timezone.now())
+        # An agent's row always has its seq; those stored or handed over already are replays.
+        rows = [row for row in rows if row.seq > self.last_seq]
+        top = max((row.seq for row in rows), default=self.last_seq)
         if bad:
             self.malformed += bad
             log.warning("node %s sent %d malformed events", self.ctx.node_uuid, bad)

@@ -48,7 +48,8 @@ def container_uri(org_name: str, container_id: str) -> str:
 
 
 def iso(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """2016-02-01T16:47:28.123456Z (isoformat: a third of strftime's cost, per event)."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def event_payload(

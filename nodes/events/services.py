@@ -1,14 +1,10 @@
 """Writes on events: platform state changes, agents' batches, retention."""
 
 import time
-import uuid as uuid_module
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import TypeGuard
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections, transaction
 from django.db.models.functions import Length
 from django.utils import timezone
 
@@ -18,12 +14,13 @@ from realtime.groups import group_for_action, group_for_node, group_for_org
 from realtime.payloads import action_end, action_log, events_batch
 
 from ..models import FINAL_ACTION_STATES, Action, DockerEvent, Node, NodeCluster, NodeState
+
+# Agents' events are written by agent_rows (the ingest path's hot part), re-exported here.
+from .agent_rows import NodeContext as NodeContext
+from .agent_rows import agent_event_row as agent_event_row
+from .agent_rows import agent_events_store as agent_events_store
 from .render import action_uri, cluster_uri, event_payload, node_uri
 
-MAX_ATTRIBUTES = 64
-MAX_VALUE = 1000
-LOOKUP_CHUNK = 500
-INSERT_CHUNK = 1000
 PRUNE_BATCH = 10000
 
 
@@ -140,146 +137,6 @@ def action_log_event(*, action_id: int, line: str) -> None:
     org_id, end = found
     message = action_log(log=line, timestamp=int(time.time()), end=end)
     emit_on_commit(group_for_action(org_id, action_id), message)
-
-
-# --- agent events -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class NodeContext:
-    """What the ingest path knows of the sending node, so it never reads the node again."""
-
-    node_id: int
-    node_uuid: str
-    node_name: str
-    org_id: int
-    org_name: str
-
-    @classmethod
-    def of(cls, node: Node) -> "NodeContext":
-        """For a node read with its organization."""
-        return cls(
-            node_id=node.pk,
-            node_uuid=str(node.uuid),
-            node_name=node.nickname or node.hostname,
-            org_id=node.organization_id,
-            org_name=node.organization.name,
-        )
-
-
-MAX_SEQ = 2**63 - 1  # a BIGINT column, on every database
-
-
-class _Malformed(Exception):
-    pass
-
-
-def _storable(value: str) -> str:
-    """`value` if any database can store it as text: no NUL character (PostgreSQL refuses
-    it), no unpaired surrogate (no UTF-8 for it)."""
-    if "\x00" in value:
-        raise _Malformed
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise _Malformed from None
-    return value
-
-
-def _text(value, limit: int) -> str:
-    return _storable(value[:limit]) if isinstance(value, str) else ""
-
-
-def _attributes(item: dict) -> dict:
-    gap = item.get("gap")
-    if item.get("type") == "gap" and isinstance(gap, dict):
-        return {k: gap[k] for k in ("dropped", "first_seq", "last_seq") if _is_seq(gap.get(k))}
-    actor = item.get("actor")
-    given = actor.get("attributes") if isinstance(actor, dict) else None
-    if not isinstance(given, dict):
-        return {}
-    attrs = {}
-    for key, value in list(given.items())[:MAX_ATTRIBUTES]:
-        if isinstance(key, str) and isinstance(value, str):
-            attrs[_text(key, 200)] = _text(value, MAX_VALUE)
-    return attrs
-
-
-def _is_int(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_seq(value: object) -> TypeGuard[int]:
-    return _is_int(value) and 0 <= value <= MAX_SEQ
-
-
-def _event_time(item: dict, now: datetime) -> datetime:
-    nanos = item.get("time_nano")
-    if _is_int(nanos) and 0 < nanos < 2**63:
-        return datetime.fromtimestamp(nanos / 1e9, tz=UTC)
-    return now
-
-
-def agent_event_row(ctx: NodeContext, item, now: datetime) -> DockerEvent | None:
-    """One row from one item of an agent's `event` message; None if it is malformed.
-
-    Every field is checked here, at the edge, so that a row handed to the batch writer is one
-    the database stores: seq within 1..2^63-1, strings clipped to their columns and free of
-    what PostgreSQL or UTF-8 refuse, attributes bounded in number and size.
-    """
-    if not isinstance(item, dict) or not _is_seq(item.get("seq")) or item["seq"] <= 0:
-        return None
-    actor = item.get("actor")
-    if not isinstance(actor, dict):
-        actor = {}
-    try:
-        kind = _text(item.get("type"), 32)
-        if not kind:
-            return None
-        return DockerEvent(
-            uuid=uuid_module.uuid4(),
-            organization_id=ctx.org_id,
-            node_id=ctx.node_id,
-            seq=item["seq"],
-            type=kind,
-            action=_text(item.get("action"), 100),
-            actor_id=_text(actor.get("id"), 128),
-            attributes=_attributes(item),
-            time=_event_time(item, now),
-            received=now,
-        )
-    except _Malformed:
-        return None
-
-
-def agent_events_store(*, rows: list[DockerEvent]) -> dict[uuid_module.UUID, int]:
-    """Insert a batch idempotently; return {uuid: id} of the rows that are new.
-
-    Runs in the ingest thread. Agents' replays are mostly dropped before this (the consumer
-    knows the last stored seq), so the plain INSERT ... RETURNING id is the usual path. When a
-    replay raced another connection of the same node, `ignore_conflicts` skips the (node, seq)
-    already stored, and a row is new exactly when a row with its fresh uuid exists afterwards.
-    """
-    close_old_connections()
-    try:
-        try:
-            with transaction.atomic():
-                DockerEvent.objects.bulk_create(rows, batch_size=INSERT_CHUNK)
-            if all(row.pk for row in rows):  # ids returned (PostgreSQL, SQLite >= 3.35)
-                return {row.uuid: row.pk for row in rows}
-        except IntegrityError:
-            for row in rows:
-                row.pk = None
-            with transaction.atomic():
-                DockerEvent.objects.bulk_create(
-                    rows, ignore_conflicts=True, batch_size=INSERT_CHUNK
-                )
-        stored: dict[uuid_module.UUID, int] = {}
-        for start in range(0, len(rows), LOOKUP_CHUNK):
-            chunk = [row.uuid for row in rows[start : start + LOOKUP_CHUNK]]
-            stored.update(DockerEvent.objects.filter(uuid__in=chunk).values_list("uuid", "id"))
-        return stored
-    finally:
-        close_old_connections()  # as Channels' database_sync_to_async does
 
 
 # --- retention --------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from core.clientip import is_loopback
+from core.wsdeflate import FastDeflateWebSocketProtocol
 
 
 class Command(BaseCommand):
@@ -45,6 +46,7 @@ class Command(BaseCommand):
                 port=port,
                 log_level="info",
                 ws_ping_interval=20,
+                ws=FastDeflateWebSocketProtocol,  # browsers' frames compressed cheaply
                 lifespan="off",
                 # The access log goes through settings.LOGGING (credentials redacted).
                 log_config=None,
