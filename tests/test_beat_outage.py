@@ -12,7 +12,8 @@ from django_celery_beat.schedulers import DatabaseScheduler
 
 from dockercloud.beat import OutageTolerantScheduler
 from dockercloud.celery import app
-from tests.e2e.conftest import CELERY, wait_for
+from lab.control_plane import CELERY
+from tests.e2e.conftest import wait_for
 from tests.webproc import Server, production_env
 
 pytestmark = pytest.mark.skipif(
