@@ -16,6 +16,7 @@ from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from core.clientip import client_address, scope_meta
 from core.loops import remember_server_loop
 from nodes import services
 from nodes.events.ingest import AgentEventStream
@@ -57,15 +58,16 @@ def _authenticate(node_uuid: str, secret: str):
 
 
 @database_sync_to_async
-def _hello(node, message) -> None:
-    liveness.node_hello(node=node, hello=message)
-    services.node_probe_request(node_id=node.pk, node_uuid=node.uuid)
-
-
-@database_sync_to_async
-def _heartbeat(node, message) -> None:
-    if liveness.node_heartbeat(node=node, beat=message):
+def _hello(node, message, address: str | None) -> None:
+    if liveness.node_hello(node=node, hello=message, address=address):
         services.node_probe_request(node_id=node.pk, node_uuid=node.uuid)
+
+
+def _heartbeat(node, message) -> None:
+    """No database and no wait: the heartbeat is kept in this process's memory (or Redis, by
+    a thread of its own) until the liveness flush writes it; that flush asks for the probe a
+    Deploying or Unreachable node needs."""
+    liveness.node_heartbeat(node=node, beat=message)
 
 
 def _text(value, limit: int) -> str:
@@ -157,13 +159,15 @@ class AgentConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
 
     # --- agent -> server -------------------------------------------------------------------
     async def on_hello(self, message):
-        await _hello(self.node, message)
+        meta = scope_meta(self.scope)
+        address = client_address(meta["REMOTE_ADDR"], meta.get("HTTP_X_FORWARDED_FOR"))
+        await _hello(self.node, message, address)
         features = message.get("features")
         self.clock_probes = isinstance(features, list) and "clock_probe" in features
         await self.send_clock_probe()
 
     async def on_heartbeat(self, message):
-        await _heartbeat(self.node, message)
+        _heartbeat(self.node, message)
         await self.send_clock_probe()
 
     async def send_clock_probe(self):
