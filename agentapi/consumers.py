@@ -58,9 +58,8 @@ def _authenticate(node_uuid: str, secret: str):
 
 
 @database_sync_to_async
-def _hello(node, message, address: str | None) -> None:
-    if liveness.node_hello(node=node, hello=message, address=address):
-        services.node_probe_request(node_id=node.pk, node_uuid=node.uuid)
+def _probe_request(node) -> None:
+    services.node_probe_request(node_id=node.pk, node_uuid=node.uuid)
 
 
 def _heartbeat(node, message) -> None:
@@ -161,7 +160,9 @@ class AgentConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
     async def on_hello(self, message):
         meta = scope_meta(self.scope)
         address = client_address(meta["REMOTE_ADDR"], meta.get("HTTP_X_FORWARDED_FOR"))
-        await _hello(self.node, message, address)
+        # No database: kept in the liveness store; only a node that needs a probe waits for one.
+        if liveness.node_hello(node=self.node, hello=message, address=address):
+            await _probe_request(self.node)
         features = message.get("features")
         self.clock_probes = isinstance(features, list) and "clock_probe" in features
         await self.send_clock_probe()

@@ -54,18 +54,16 @@ def _version(value) -> str | None:
 
 
 def node_hello(*, node: Node, hello: dict, address: str | None = None) -> bool:
-    """An agent connected (`node` as read when it did, `address` its socket's client address);
-    True when the node needs a check of how its daemon is reached: it is not Deployed, it was
-    never reached, or its agent now comes from another address than the one it registered from.
-    A Deployed node whose agent merely reconnects (a web process restarted) needs none."""
-    versions = {}
+    """An agent connected (`node` as read when it did, `address` its socket's client address):
+    kept in the store like a heartbeat, no database. True when the node needs a check of how
+    its daemon is reached: it is not Deployed, it was never reached, or its agent now comes
+    from another address than the one it registered from. A Deployed node whose agent merely
+    reconnects (a web process restarted) needs none."""
+    entry = {}
     for key in ("docker_version", "agent_version"):
-        version = _version(hello.get(key))
-        if version and version != getattr(node, key):
-            versions[key] = version
-    if versions:  # rare: after an upgrade; every other hello writes no row
-        Node.objects.filter(pk=node.pk).exclude(state=NodeState.TERMINATED).update(**versions)
-    _alive(node, {})
+        if version := _version(hello.get(key)):
+            entry[key] = version
+    _alive(node, entry)
     moved = node_address(address)
     return (
         node.state in NEEDS_PROBE

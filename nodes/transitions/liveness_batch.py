@@ -23,10 +23,11 @@ UPDATE {table} AS n SET
     last_metric = COALESCE(v.metric, n.last_metric),
     clock_skew = COALESCE(v.skew, n.clock_skew),
     current_num_containers = COALESCE(v.containers, n.current_num_containers),
-    docker_version = COALESCE(v.docker_version, n.docker_version)
+    docker_version = COALESCE(v.docker_version, n.docker_version),
+    agent_version = COALESCE(v.agent_version, n.agent_version)
 FROM jsonb_to_recordset(%s::jsonb) AS v(
     uuid uuid, seen float8, until float8, metric jsonb, skew float8, containers integer,
-    docker_version text
+    docker_version text, agent_version text
 )
 WHERE n.uuid = v.uuid AND n.state <> %s
 RETURNING n.id, n.uuid, n.state
@@ -39,12 +40,14 @@ UPDATE {table} SET
     last_metric = COALESCE(v.metric, last_metric),
     clock_skew = COALESCE(v.skew, clock_skew),
     current_num_containers = COALESCE(v.containers, current_num_containers),
-    docker_version = COALESCE(v.docker_version, docker_version)
+    docker_version = COALESCE(v.docker_version, docker_version),
+    agent_version = COALESCE(v.agent_version, agent_version)
 FROM (
     SELECT json_extract(value, '$.uuid') AS uuid, json_extract(value, '$.seen') AS seen,
         json_extract(value, '$.until') AS until, json_extract(value, '$.metric') AS metric,
         json_extract(value, '$.skew') AS skew, json_extract(value, '$.containers') AS containers,
-        json_extract(value, '$.docker_version') AS docker_version
+        json_extract(value, '$.docker_version') AS docker_version,
+        json_extract(value, '$.agent_version') AS agent_version
     FROM json_each(%s)
 ) AS v
 WHERE {table}.uuid = v.uuid AND {table}.state <> %s
@@ -53,7 +56,8 @@ RETURNING {table}.id, {table}.uuid, {table}.state
 
 
 def _row(key: str, entry: dict, sqlite: bool) -> dict:
-    row = {k: entry.get(k) for k in ("metric", "skew", "containers", "docker_version")}
+    names = ("metric", "skew", "containers", "docker_version", "agent_version")
+    row = {k: entry.get(k) for k in names}
     row["uuid"] = key
     if sqlite:  # datetimes as Django keeps them in SQLite: text it compares as text
         for name in ("seen", "until"):
