@@ -47,7 +47,7 @@ TARGETS = {"kib_per_agent": 100, "agent_cpu_pct": 50}
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--agents", type=int, default=3000)
+    p.add_argument("--agents", type=int, default=2000)
     p.add_argument("--clients", type=int, default=0, help="load processes (0: one per 5,000)")
     p.add_argument("--interval", type=int, default=15, help="heartbeat seconds")
     p.add_argument("--redis-db", type=int, default=13, help="scratch Redis db (flushed)")
@@ -309,6 +309,8 @@ def agents_phase(args, env, tmp, creds, redis_url):
         up = clients.wait_up(n, 60 + n / 100)
         connect_s = time.monotonic() - t0
         print(f"  connected      {up}/{n} agents in {connect_s:.0f} s", flush=True)
+        if up < n:
+            print(f"  client errors  {[s.get('last_error') for s in clients.states]}", flush=True)
         time.sleep(args.interval)  # every agent's first heartbeats are in
         since = timezone.now()
         cpu0, w0 = cpu_seconds(server.pid), time.monotonic()
