@@ -161,8 +161,9 @@ class AgentConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
         meta = scope_meta(self.scope)
         address = client_address(meta["REMOTE_ADDR"], meta.get("HTTP_X_FORWARDED_FOR"))
         # No database: kept in the liveness store; only a node that needs a probe waits for one.
-        if liveness.node_hello(node=self.node, hello=message, address=address):
-            await _probe_request(self.node)
+        node = self.node
+        if node is not None and liveness.node_hello(node=node, hello=message, address=address):
+            await _probe_request(node)
         features = message.get("features")
         self.clock_probes = isinstance(features, list) and "clock_probe" in features
         await self.send_clock_probe()

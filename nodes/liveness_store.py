@@ -126,7 +126,7 @@ class RedisStore:
         self.push()
         if not keys:
             return {}
-        values: list = self.redis.hmget(self.deadline_key, keys)  # type: ignore[assignment] (sync client: a list)
+        values: list = self.redis.hmget(self.deadline_key, keys)  # type: ignore[assignment]  # sync client: a list
         return {k: float(v) for k, v in zip(keys, values, strict=True) if v is not None}
 
     def forget(self, keys: list[str]) -> None:
