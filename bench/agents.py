@@ -178,7 +178,7 @@ def agents_phase(args, env, tmp, creds, redis_url):
         rss0 = rss_kib(server.pid)
         t0 = time.monotonic()
         clients = Clients(url, creds, clients_n, args.interval, tmp)
-        up = clients.wait_up(n, 60 + n / 100)
+        up = clients.wait_up(n, 60 + n / 10)
         connect_s = time.monotonic() - t0
         print(f"  connected      {up}/{n} agents in {connect_s:.0f} s", flush=True)
         if up < n:
@@ -201,7 +201,7 @@ def agents_phase(args, env, tmp, creds, redis_url):
         clients.wait_down(timeout=30)
         server, port = start_server(env, Path(tmp), args.server_root, port)
         t1 = time.monotonic()
-        back = clients.wait_up(n, 60 + n / 100)
+        back = clients.wait_up(n, 60 + n / 10)
         storm_s = time.monotonic() - t1
         time.sleep(int(env.get("DC_LIVENESS_FLUSH_SECONDS", 3)) + 2)  # their first flush
         probes = probes_queued(r)
@@ -246,7 +246,7 @@ def bare_phase(args, tmp, count) -> float:
         clients = Clients(
             f"ws://127.0.0.1:{port}/", creds, args.clients or max(1, -(-count // 5000)), 0, tmp
         )
-        up = clients.wait_up(count, 60 + count / 100)
+        up = clients.wait_up(count, 60 + count / 10)
         time.sleep(2)
         return (rss_kib(server.pid) - rss0) / max(up, 1)
     finally:
