@@ -37,11 +37,11 @@ _SQLITE = """
 UPDATE {table} SET
     last_seen = v.seen,
     unreachable_after = v.until,
-    last_metric = COALESCE(v.metric, last_metric),
-    clock_skew = COALESCE(v.skew, clock_skew),
-    current_num_containers = COALESCE(v.containers, current_num_containers),
-    docker_version = COALESCE(v.docker_version, docker_version),
-    agent_version = COALESCE(v.agent_version, agent_version)
+    last_metric = COALESCE(v.metric, {table}.last_metric),
+    clock_skew = COALESCE(v.skew, {table}.clock_skew),
+    current_num_containers = COALESCE(v.containers, {table}.current_num_containers),
+    docker_version = COALESCE(v.docker_version, {table}.docker_version),
+    agent_version = COALESCE(v.agent_version, {table}.agent_version)
 FROM (
     SELECT json_extract(value, '$.uuid') AS uuid, json_extract(value, '$.seen') AS seen,
         json_extract(value, '$.until') AS until, json_extract(value, '$.metric') AS metric,
