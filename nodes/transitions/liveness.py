@@ -10,11 +10,11 @@ Unreachable flaps); an event only when a state changes, never for a heartbeat th
 
 import logging
 import math
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 
-from .. import hooks
+from .. import hooks, metrics
 from ..addresses import node_address
 from ..events import node_state_event
 from ..liveness_store import store
@@ -26,6 +26,7 @@ from .nodes import NODE
 log = logging.getLogger(__name__)
 
 MAX_CONTAINERS = 2**31 - 1  # the column's bound on every database
+MAX_REASON = 300  # Node.unreachable_reason
 MISSED_HEARTBEATS = 3
 MAX_METRIC = 1e15  # MB or GB: more than any host has; a load average far past any machine's
 MAX_TIME = 1e11  # seconds since 1970: year 5138
@@ -138,7 +139,7 @@ def node_heartbeat(*, node: Node, beat: dict) -> dict:
     if skew is not None:
         entry["skew"] = skew
         metric["clock_skew"] = round(skew, 3)
-    # The heartbeat's validated metric: what the node page's samples are recorded from.
+    # The heartbeat's validated metric: kept with it, recorded as the node's sample by the flush.
     entry["metric"] = metric
     _alive(node, entry)
     return metric
@@ -146,7 +147,8 @@ def node_heartbeat(*, node: Node, beat: dict) -> dict:
 
 def nodes_flush_liveness() -> int:
     """Write every heartbeat and hello the store holds to the Node rows (one statement per
-    batch), and ask a probe for each node written that needs one; return the rows written."""
+    batch), record each node's metric sample, and ask a probe for each node written that needs
+    one; return the rows written."""
     from .. import services  # services imports the transitions
 
     taken = store().take()
@@ -154,7 +156,11 @@ def nodes_flush_liveness() -> int:
         return 0
     written = write_liveness(taken)
     for node_id, node_uuid, state in written:
-        if state in NEEDS_PROBE and taken[node_uuid.hex].get("running"):
+        entry = taken[node_uuid.hex]
+        if "metric" in entry:
+            at = datetime.fromtimestamp(entry["seen"], UTC)
+            metrics.metric_record(node_id=node_id, metric=entry["metric"], at=at)
+        if state in NEEDS_PROBE and entry.get("running"):
             services.node_probe_request(node_id=node_id, node_uuid=node_uuid)
     return len(written)
 
@@ -173,6 +179,7 @@ def node_set_reached(*, node_id: int, connection: str) -> bool:
         connection=connection,
         last_seen=now,
         unreachable_after=until,
+        unreachable_reason="",
     )
     Node.objects.filter(pk=node_id, deployed_datetime=None).exclude(
         state=NodeState.DEPLOYING
@@ -187,11 +194,19 @@ def node_set_reached(*, node_id: int, connection: str) -> bool:
     return changed
 
 
-def node_set_unreachable(*, node_id: int) -> bool:
-    changed = apply(Node, node_id, NODE["unreachable"])
+def node_set_unreachable(*, node_id: int, reason: str = "") -> bool:
+    """Deployed/Upgrading -> Unreachable, saying why (shown to the user: never a secret)."""
+    changed = apply(Node, node_id, NODE["unreachable"], unreachable_reason=reason[:MAX_REASON])
     if changed:
         node_state_event(node_id=node_id)
     return changed
+
+
+def missed_heartbeats(last_seen, now) -> str:
+    if last_seen is None:
+        return "no heartbeat received from its agent"
+    silent = max(0, round((now - last_seen).total_seconds()))
+    return f"no heartbeat for {silent} s, last seen at {last_seen.isoformat(timespec='seconds')}"
 
 
 def nodes_sweep_unreachable() -> list[int]:
@@ -204,16 +219,16 @@ def nodes_sweep_unreachable() -> list[int]:
     unreachable = NODE["unreachable"]
     overdue = list(
         Node.objects.filter(state__in=unreachable.sources, unreachable_after__lt=now).values_list(
-            "pk", "uuid", "state"
+            "pk", "uuid", "state", "last_seen"
         )
     )
-    fresh = store().deadline_of([node_uuid.hex for _, node_uuid, _ in overdue])
-    for pk, node_uuid, state in overdue:
+    fresh = store().deadline_of([row[1].hex for row in overdue])
+    for pk, node_uuid, state, last_seen in overdue:
         if fresh.get(node_uuid.hex, 0) > now.timestamp():
             continue
         # Conditional on the state seen: another sweeper or a late heartbeat may have acted.
         if Node.objects.filter(pk=pk, state=state, unreachable_after__lt=now).update(
-            state=unreachable.target
+            state=unreachable.target, unreachable_reason=missed_heartbeats(last_seen, now)
         ):
             flipped.append(pk)
             node_state_event(node_id=pk)
