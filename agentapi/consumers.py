@@ -17,6 +17,7 @@ from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncWebsocketConsumer
 from kombu.exceptions import OperationalError as BrokerUnreachable
 
+from core.clientip import client_address, scope_meta
 from core.loops import remember_server_loop
 from core.outage import OUTAGE
 from nodes import services
@@ -64,15 +65,15 @@ def _authenticate(node_uuid: str, secret: str):
 
 
 @database_sync_to_async
-def _hello(node, message) -> None:
-    liveness.node_hello(node=node, hello=message)
+def _probe_request(node) -> None:
     services.node_probe_request(node_id=node.pk, node_uuid=node.uuid)
 
 
-@database_sync_to_async
 def _heartbeat(node, message) -> None:
-    if liveness.node_heartbeat(node=node, beat=message):
-        services.node_probe_request(node_id=node.pk, node_uuid=node.uuid)
+    """No database and no wait: the heartbeat is kept in this process's memory (or Redis, by
+    a thread of its own) until the liveness flush writes it; that flush asks for the probe a
+    Deploying or Unreachable node needs."""
+    liveness.node_heartbeat(node=node, beat=message)
 
 
 def _text(value, limit: int) -> str:
@@ -168,19 +169,21 @@ class AgentConsumer(LayerOutageMixin, DirectDispatchMixin, AsyncWebsocketConsume
 
     # --- agent -> server -------------------------------------------------------------------
     async def on_hello(self, message):
-        try:
-            await _hello(self.node, message)
-        except BACKEND_DOWN as exc:
-            log.warning("node %s: hello not recorded: %s", self.node, exc)
+        meta = scope_meta(self.scope)
+        address = client_address(meta["REMOTE_ADDR"], meta.get("HTTP_X_FORWARDED_FOR"))
+        # No database: kept in the liveness store; only a node that needs a probe waits for one.
+        node = self.node
+        if node is not None and liveness.node_hello(node=node, hello=message, address=address):
+            try:
+                await _probe_request(node)
+            except BACKEND_DOWN as exc:
+                log.warning("node %s: probe not requested: %s", node, exc)
         features = message.get("features")
         self.clock_probes = isinstance(features, list) and "clock_probe" in features
         await self.send_clock_probe()
 
     async def on_heartbeat(self, message):
-        try:
-            await _heartbeat(self.node, message)
-        except BACKEND_DOWN as exc:
-            log.warning("node %s: heartbeat not recorded: %s", self.node, exc)
+        _heartbeat(self.node, message)  # memory only: no backend to be down
         await self.send_clock_probe()
 
     async def send_clock_probe(self):

@@ -7,6 +7,7 @@ database number and the master's password. Channels and Celery take Sentinels na
 (dockercloud/settings_parts.py).
 """
 
+import redis
 from redis.connection import parse_url
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
@@ -27,3 +28,15 @@ class SentinelPool:
         params.pop("port", None)
         manager = Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs)
         return SentinelConnectionPool(master_name, manager, **params, **options)
+
+
+def redis_client() -> redis.Redis:
+    """A Redis client for the product's own keys (liveness), reaching Redis the way the cache
+    does: at REDIS_URL, or through the Sentinels when they are configured."""
+    from django.conf import settings
+
+    cache = settings.CACHES["default"]
+    options = dict(cache.get("OPTIONS", {}))
+    if options.pop("pool_class", None):
+        return redis.Redis(connection_pool=SentinelPool.from_url(cache["LOCATION"], **options))
+    return redis.Redis.from_url(cache["LOCATION"])

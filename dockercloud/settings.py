@@ -182,6 +182,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis: cache, Celery broker, channel layer ------------------------------------------
 REDIS_URL = env_secret("REDIS_URL")
 EMBEDDED = not REDIS_URL
+# Names in Redis (channel layers, liveness) start with this: deployments may share one Redis.
+DC_CHANNEL_PREFIX = env_str("DC_CHANNEL_PREFIX", "dc")
 if PRODUCTION and EMBEDDED:
     raise ImproperlyConfigured("REDIS_URL is required in production")
 # Redis Sentinel: the master is found through these (host:port, ...) by its name, again after
@@ -204,7 +206,7 @@ if REDIS_URL:
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [_redis["layer_host"]],
-                "prefix": env_str("DC_CHANNEL_PREFIX", "dc"),
+                "prefix": DC_CHANNEL_PREFIX,
                 # Tunnel streams (followed logs, events) queue many small messages.
                 "capacity": 2000,
             },
@@ -234,10 +236,7 @@ else:
 CHANNEL_LAYERS["events"] = (
     {
         "BACKEND": "realtime.layer.EventsPubSubLayer",
-        "CONFIG": {
-            "hosts": [_redis["layer_host"]],
-            "prefix": env_str("DC_CHANNEL_PREFIX", "dc") + "-ev",
-        },
+        "CONFIG": {"hosts": [_redis["layer_host"]], "prefix": DC_CHANNEL_PREFIX + "-ev"},
     }
     if REDIS_URL
     else {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 2000}}
@@ -301,6 +300,8 @@ if PRODUCTION:
 DC_INVITATION_DAYS = env_int("DC_INVITATION_DAYS", 7)
 DC_REGISTRATION_TOKEN_TTL = env_int("DC_REGISTRATION_TOKEN_TTL", 3600)  # seconds
 DC_HEARTBEAT_INTERVAL = env_int("DC_HEARTBEAT_INTERVAL", 15)  # seconds
+# Seconds between batched writes of heartbeats to the node rows: what pages show lags by this.
+DC_LIVENESS_FLUSH_SECONDS = env_int("DC_LIVENESS_FLUSH_SECONDS", 3, low=1, high=60)
 # Seconds between two checks of how a node's daemon is reached (asked by its agent's hello and
 # by heartbeats while it is Deploying or Unreachable): one at a time per node, at most this often.
 DC_PROBE_INTERVAL = env_int("DC_PROBE_INTERVAL", 5)
@@ -358,6 +359,7 @@ DC_CLOCK_SYNC_COOLDOWN = env_int("DC_CLOCK_SYNC_COOLDOWN", 600, low=0, high=6048
 # The periodic jobs, at the periods above (dockercloud/settings_parts.py).
 CELERY_BEAT_SCHEDULE = settings_parts.beat_schedule(
     sweep=DC_SWEEP_INTERVAL,
+    flush=DC_LIVENESS_FLUSH_SECONDS,
     reconcile=DC_RECONCILE_INTERVAL,
     overlay=DC_OVERLAY_RECONCILE_INTERVAL,
     maintenance=DC_MAINTENANCE_INTERVAL,

@@ -77,8 +77,10 @@ def logging_config(level: str) -> dict:
 
 
 # --- Periodic jobs (beat) -------------------------------------------------------------------
-def beat_schedule(*, sweep: int, reconcile: int, overlay: int, maintenance: int) -> dict:
-    """Every periodic job: DC_SWEEP_INTERVAL, DC_RECONCILE_INTERVAL,
+def beat_schedule(
+    *, sweep: int, flush: int, reconcile: int, overlay: int, maintenance: int
+) -> dict:
+    """Every periodic job: DC_SWEEP_INTERVAL, DC_LIVENESS_FLUSH_SECONDS, DC_RECONCILE_INTERVAL,
     DC_OVERLAY_RECONCILE_INTERVAL and DC_MAINTENANCE_INTERVAL set the periods they name."""
 
     def every(task: str, seconds: float) -> dict:
@@ -86,6 +88,7 @@ def beat_schedule(*, sweep: int, reconcile: int, overlay: int, maintenance: int)
 
     return {
         "nodes-sweep-unreachable": every("nodes.tasks.sweep_unreachable", sweep),
+        "nodes-flush-liveness": every("nodes.tasks.flush_liveness", flush),
         "nodes-reap-actions": every("nodes.tasks.reap_actions", sweep),
         "agentapi-forget-stale-ssh-installs": every(
             "agentapi.tasks.ssh_installs_forget_stale", 300

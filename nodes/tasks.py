@@ -111,6 +111,11 @@ def _probe(node) -> None:
 
 
 @shared_task(acks_late=True, ignore_result=True)
+def flush_liveness() -> None:
+    liveness.nodes_flush_liveness()
+
+
+@shared_task(acks_late=True, ignore_result=True)
 def sweep_unreachable() -> None:
     flipped = liveness.nodes_sweep_unreachable()
     if flipped:
@@ -294,6 +299,8 @@ def reconcile_all() -> None:
 @shared_task(acks_late=True, ignore_result=True)
 def reap_actions() -> None:
     """Beat: fail the actions no worker finished by their deadline; return their objects."""
+    # An abandoned upgrade returns its node by the heartbeats' deadline: written first.
+    liveness.nodes_flush_liveness()
     reaped = reaper.actions_reap()
     if reaped:
         log.warning("actions past their deadline failed: %s", reaped)

@@ -1,20 +1,29 @@
 """Liveness: hello, heartbeats, the daemon reached or not, the sweep of missed heartbeats.
 
-The hot path (every agent, every few seconds): deadlines and conditional updates, no row locks,
-no audit rows (Deployed <-> Unreachable flaps); an event only when a state changes, never for a
-heartbeat that changes none.
+The hot path (every agent, every few seconds) writes no row: a heartbeat is validated here and
+kept in the liveness store (`nodes.liveness_store`), and `nodes_flush_liveness` writes what
+the store holds to the Node rows in one statement per batch, every DC_LIVENESS_FLUSH_SECONDS.
+The sweep reads the store's deadlines as well as the rows, so a heartbeat not yet flushed still
+counts. Deadlines and conditional updates, no row locks, no audit rows (Deployed <->
+Unreachable flaps); an event only when a state changes, never for a heartbeat that changes none.
 """
 
+import logging
 import math
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 
 from .. import hooks, metrics
+from ..addresses import node_address
 from ..events import node_state_event
+from ..liveness_store import store
 from ..models import Node, NodeState
 from . import apply
+from .liveness_batch import write_liveness
 from .nodes import NODE
+
+log = logging.getLogger(__name__)
 
 MAX_CONTAINERS = 2**31 - 1  # the column's bound on every database
 MAX_REASON = 300  # Node.unreachable_reason
@@ -26,22 +35,42 @@ PROBE_MAX_AGE = 3600.0
 PROBE_MAX_DELAY = 30.0
 
 
-def _alive_fields(node: Node, now) -> dict:
-    grace = timedelta(seconds=node.heartbeat_interval * MISSED_HEARTBEATS)
-    return {"last_seen": now, "unreachable_after": now + grace}
+NEEDS_PROBE = (NodeState.DEPLOYING, NodeState.UNREACHABLE)
+
+
+def _grace(heartbeat_interval: int) -> timedelta:
+    return timedelta(seconds=heartbeat_interval * MISSED_HEARTBEATS)
+
+
+def _alive(node: Node, entry: dict) -> None:
+    """Keep `entry` (what the agent said, `last_seen` and the deadline added) in the store."""
+    now = timezone.now()
+    entry["seen"] = now.timestamp()
+    entry["until"] = (now + _grace(node.heartbeat_interval)).timestamp()
+    store().record(node.uuid.hex, entry, entry["until"])
 
 
 def _version(value) -> str | None:
     return value[:64] if isinstance(value, str) and value else None
 
 
-def node_hello(*, node: Node, hello: dict) -> None:
-    now = timezone.now()
-    fields = _alive_fields(node, now)
+def node_hello(*, node: Node, hello: dict, address: str | None = None) -> bool:
+    """An agent connected (`node` as read when it did, `address` its socket's client address):
+    kept in the store like a heartbeat, no database. True when the node needs a check of how
+    its daemon is reached: it is not Deployed, it was never reached, or its agent now comes
+    from another address than the one it registered from. A Deployed node whose agent merely
+    reconnects (a web process restarted) needs none."""
+    entry = {}
     for key in ("docker_version", "agent_version"):
         if version := _version(hello.get(key)):
-            fields[key] = version
-    Node.objects.filter(pk=node.pk).exclude(state=NodeState.TERMINATED).update(**fields)
+            entry[key] = version
+    _alive(node, entry)
+    moved = node_address(address)
+    return (
+        node.state in NEEDS_PROBE
+        or not node.connection
+        or (moved is not None and moved != node.public_ip)
+    )
 
 
 def _number(value) -> float | int | None:
@@ -94,34 +123,63 @@ def clock_skew(beat: dict, received: float) -> float | None:
     return sent - received
 
 
-def node_heartbeat(*, node: Node, beat: dict) -> bool:
-    """Record a heartbeat; return True when the node needs a connectivity check."""
-    now = timezone.now()
-    fields = _alive_fields(node, now)
+def node_heartbeat(*, node: Node, beat: dict) -> dict:
+    """Keep a heartbeat in the liveness store (no database: the web process calls this on its
+    event loop); return its validated metric. A node that needs a probe (Deploying or
+    Unreachable with its daemon running) gets it from the flush that writes this heartbeat."""
+    entry: dict = {"running": beat.get("dockerd_running", True) is True}
     containers = beat.get("containers")
     total = containers.get("total") if isinstance(containers, dict) else None
     if isinstance(total, int) and not isinstance(total, bool):
-        fields["current_num_containers"] = min(max(total, 0), MAX_CONTAINERS)
+        entry["containers"] = min(max(total, 0), MAX_CONTAINERS)
     if version := _version(beat.get("docker_version")):
-        fields["docker_version"] = version
-    skew = clock_skew(beat, now.timestamp())
+        entry["docker_version"] = version
+    skew = clock_skew(beat, timezone.now().timestamp())
     metric = _metric(beat)
     if skew is not None:
-        fields["clock_skew"] = skew
+        entry["skew"] = skew
         metric["clock_skew"] = round(skew, 3)
-    fields["last_metric"] = metric
-    metrics.metric_record(node_id=node.pk, metric=metric, at=now)
-    Node.objects.filter(pk=node.pk).exclude(state=NodeState.TERMINATED).update(**fields)
-    current = Node.objects.filter(pk=node.pk).values_list("state", flat=True).first()
-    running = beat.get("dockerd_running", True) is True
-    return running and current in (NodeState.DEPLOYING, NodeState.UNREACHABLE)
+    # The heartbeat's validated metric: kept with it, recorded as the node's sample by the flush.
+    entry["metric"] = metric
+    _alive(node, entry)
+    return metric
+
+
+def nodes_flush_liveness() -> int:
+    """Write every heartbeat and hello the store holds to the Node rows (one statement per
+    batch), record each node's metric sample, and ask a probe for each node written that needs
+    one; return the rows written."""
+    from .. import services  # services imports the transitions
+
+    taken = store().take()
+    if not taken:
+        return 0
+    written = write_liveness(taken)
+    for node_id, node_uuid, state in written:
+        entry = taken[node_uuid.hex]
+        if "metric" in entry:
+            at = datetime.fromtimestamp(entry["seen"], UTC)
+            metrics.metric_record(node_id=node_id, metric=entry["metric"], at=at)
+        if state in NEEDS_PROBE and entry.get("running"):
+            services.node_probe_request(node_id=node_id, node_uuid=node_uuid)
+    return len(written)
 
 
 def node_set_reached(*, node_id: int, connection: str) -> bool:
     """The daemon answered over mutual TLS: Deploying/Unreachable -> Deployed. True if changed."""
     now = timezone.now()
+    interval = Node.objects.filter(pk=node_id).values_list("heartbeat_interval", flat=True).first()
+    # Reached: alive now, for as long as a heartbeat would keep it (the sweep would otherwise
+    # find the deadline of the heartbeats before it was Unreachable, and flip it straight back).
+    until = now + _grace(interval or 0)
     changed = apply(
-        Node, node_id, NODE["reach"], connection=connection, last_seen=now, unreachable_reason=""
+        Node,
+        node_id,
+        NODE["reach"],
+        connection=connection,
+        last_seen=now,
+        unreachable_after=until,
+        unreachable_reason="",
     )
     Node.objects.filter(pk=node_id, deployed_datetime=None).exclude(
         state=NodeState.DEPLOYING
@@ -152,14 +210,22 @@ def missed_heartbeats(last_seen, now) -> str:
 
 
 def nodes_sweep_unreachable() -> list[int]:
-    """Flip Deployed nodes whose heartbeats stopped to Unreachable; return the ids flipped."""
+    """Flip Deployed nodes whose heartbeats stopped to Unreachable; return the ids flipped.
+
+    A node overdue in its row but with a fresh deadline in the liveness store (a heartbeat the
+    flush has not written yet) is alive: it is left alone."""
     now = timezone.now()
     flipped = []
     unreachable = NODE["unreachable"]
-    overdue = Node.objects.filter(
-        state__in=unreachable.sources, unreachable_after__lt=now
-    ).values_list("pk", "state", "last_seen")
-    for pk, state, last_seen in overdue:
+    overdue = list(
+        Node.objects.filter(state__in=unreachable.sources, unreachable_after__lt=now).values_list(
+            "pk", "uuid", "state", "last_seen"
+        )
+    )
+    fresh = store().deadline_of([row[1].hex for row in overdue])
+    for pk, node_uuid, state, last_seen in overdue:
+        if fresh.get(node_uuid.hex, 0) > now.timestamp():
+            continue
         # Conditional on the state seen: another sweeper or a late heartbeat may have acted.
         if Node.objects.filter(pk=pk, state=state, unreachable_after__lt=now).update(
             state=unreachable.target, unreachable_reason=missed_heartbeats(last_seen, now)

@@ -8,6 +8,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from nodes.models import DockerEvent, Node
+from nodes.transitions import liveness
 from nodes.transitions.nodes import node_forget_agent
 
 from .conftest import receive_until, register_node, run
@@ -137,6 +138,7 @@ def test_a_heartbeat_keeps_only_the_metrics_shape(owner):
         await agent.disconnect()
 
     run(scenario)
+    liveness.nodes_flush_liveness()  # as the next flush does
     node.refresh_from_db()
     assert node.last_metric == {
         "load": [1.5, 2, 3],

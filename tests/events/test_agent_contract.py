@@ -13,6 +13,7 @@ import pytest
 
 from agentapi import limits
 from nodes.models import DockerEvent
+from nodes.transitions import liveness
 
 from .conftest import receive_until, register_node, run
 from .test_ingest import connect_agent
@@ -99,5 +100,6 @@ def test_the_agents_own_messages_pass_the_bounds(owner, probes, tmp_path):
 
     run(scenario)
     assert DockerEvent.objects.filter(node=node).exclude(seq=None).count() == BACKLOG
+    liveness.nodes_flush_liveness()  # as the next flush does
     node.refresh_from_db()
     assert node.last_metric["memory"]["total_mb"] > 0 and node.current_num_containers == 5

@@ -13,6 +13,7 @@ from django.db import connections
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from nodes.agent_rpc import AgentUnavailable, _call
+from nodes.transitions import liveness
 from realtime.groups import agent_group
 
 from .conftest import receive_until, register_node, run
@@ -168,5 +169,6 @@ def test_an_agent_socket_outlives_a_database_outage_under_its_heartbeats(
         await agent.disconnect()
 
     run(scenario)
+    liveness.nodes_flush_liveness()  # as the next flush does
     node.refresh_from_db()
     assert node.last_metric["load"] == [1, 1, 1]

@@ -142,9 +142,12 @@ def test_heartbeats_that_change_no_state_write_no_event_and_no_audit_row(owner):
         for n in range(3):
             beat = {"type": "heartbeat", "time": time.time(), "load": [0.1 * n, 0, 0]}
             await agent.send_json_to(beat | {"dockerd_running": True})
-        seen = database_sync_to_async(
-            lambda: (Node.objects.get(pk=node.pk).last_metric.get("load") or [None])[0]
-        )
+
+        def flushed_load():
+            liveness.nodes_flush_liveness()  # as the next flush does
+            return (Node.objects.get(pk=node.pk).last_metric.get("load") or [None])[0]
+
+        seen = database_sync_to_async(flushed_load)
         deadline = time.monotonic() + 3
         while await seen() != 0.2:
             assert time.monotonic() < deadline, "the heartbeats were not stored"

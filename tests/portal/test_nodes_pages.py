@@ -68,6 +68,7 @@ def acme_nodes(owner, readonly_member, queued) -> AcmeNodes:
             "dockerd_running": True,
         },
     )
+    liveness.nodes_flush_liveness()  # as the next flush does
     liveness.node_set_reached(node_id=node.pk, connection="tunnel")
     install = ssh_services.ssh_install_create(
         actor=actor,

@@ -21,6 +21,7 @@ from django.core.exceptions import ImproperlyConfigured
 from kombu import Connection
 
 from core.env import env_addresses
+from core.redis_sentinel import redis_client
 from dockercloud.settings_parts import redis_parts
 from realtime.layer import EventsPubSubLayer
 
@@ -122,7 +123,7 @@ def sentinel(tmp_path):
         process.wait(10)
 
 
-def test_cache_layers_and_broker_reach_the_master_through_a_sentinel(sentinel):
+def test_cache_layers_broker_and_liveness_reach_the_master_through_a_sentinel(sentinel, settings):
     # The URL's host is a name no resolver knows: only the Sentinel can lead to the master.
     parts = redis_parts(
         url=f"redis://{MASTER}/{DB}",
@@ -138,6 +139,10 @@ def test_cache_layers_and_broker_reach_the_master_through_a_sentinel(sentinel):
     cache.set("sentinel-probe", "found", 30)
     assert cache.get("sentinel-probe") == "found"
     assert direct.exists(cache.make_and_validate_key("sentinel-probe"))
+    # The liveness store's own client goes the cache's way.
+    settings.CACHES = {"default": {"BACKEND": "x", **parts["cache"]}}
+    redis_client().set("sentinel-liveness", "1")
+    assert direct.get("sentinel-liveness") == b"1"
 
     async def layers():
         default = RedisChannelLayer(hosts=[parts["layer_host"]], prefix="sentinel-test")
