@@ -111,3 +111,40 @@ document.addEventListener("input", function (event) {
     item.hidden = text !== "" && item.textContent.toLowerCase().indexOf(text) === -1;
   });
 });
+
+// <time datetime="…Z" data-precision="second|minute|date"> (the `when` template filter): shown
+// in the reader's timezone; the title keeps the UTC time. Rows added later (live refreshes)
+// are converted as they arrive.
+(function () {
+  function pad(n) { return String(n).padStart(2, "0"); }
+
+  function local(el) {
+    if (el.hasAttribute("data-local")) return;
+    var moment = new Date(el.getAttribute("datetime"));
+    if (isNaN(moment.getTime())) return;
+    var precision = el.getAttribute("data-precision") || "second";
+    var text = moment.getFullYear() + "-" + pad(moment.getMonth() + 1) + "-" + pad(moment.getDate());
+    if (precision !== "date") text += " " + pad(moment.getHours()) + ":" + pad(moment.getMinutes());
+    if (precision === "second") text += ":" + pad(moment.getSeconds());
+    el.textContent = text;
+    el.setAttribute("data-local", "");
+  }
+
+  function all(root) { root.querySelectorAll("time[datetime]").forEach(local); }
+
+  window.dcLocalTimes = all;
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () { all(document); });
+  } else {
+    all(document);
+  }
+  new MutationObserver(function (changes) {
+    changes.forEach(function (change) {
+      change.addedNodes.forEach(function (node) {
+        if (!node.querySelectorAll) return;
+        if (node.matches("time[datetime]")) local(node);
+        all(node);
+      });
+    });
+  }).observe(document.documentElement, { childList: true, subtree: true });
+})();
