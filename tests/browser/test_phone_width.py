@@ -38,7 +38,7 @@ WIDE = """[...document.querySelectorAll('body *')]
         return true;
     })
     .slice(0, 5)
-    .map(e => `${e.tagName}#${e.id}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`)"""
+    .map(e => `${e.tagName}#${e.id}.${e.className} ${e.getBoundingClientRect().right}`)"""
 
 
 def _fleet(owner):
