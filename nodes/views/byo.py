@@ -94,8 +94,8 @@ def list_page(request: HttpRequest, access: Access, extra: dict | None = None) -
     """The node list, newest first unless sorted otherwise, filtered by the GET parameters, a
     page at a time; `extra` adds to its context (the install-over-SSH form with errors)."""
     org = access.organization
-    clusters = selectors.clusters_list(organization=org).select_related(None)
-    clusters = list(clusters.only("uuid", "name", "tags")[:CLUSTERS_SHOWN])
+    ours = selectors.clusters_list(organization=org).select_related(None)
+    clusters = list(ours.only("uuid", "name", "tags")[:CLUSTERS_SHOWN])
     form = NodeFilterForm(request.GET, clusters=clusters)
     nodes = selectors.nodes_filtered(organization=org, **form.query())
     page = Paginator(nodes, PAGE_SIZE).get_page(request.GET.get("page"))

@@ -148,3 +148,19 @@ document.addEventListener("input", function (event) {
     });
   }).observe(document.documentElement, { childList: true, subtree: true });
 })();
+
+// The organization menu by keyboard: opening it (Enter or Space on its summary) puts the
+// cursor in its search box; Escape closes it and gives focus back to the summary.
+document.addEventListener("toggle", function (event) {
+  var menu = event.target;
+  if (!menu.matches || !menu.matches("details.switcher") || !menu.open) return;
+  var box = menu.querySelector("[data-filter-list]");
+  if (box) box.focus();
+}, true);
+document.addEventListener("keydown", function (event) {
+  if (event.key !== "Escape") return;
+  document.querySelectorAll("details.switcher[open]").forEach(function (menu) {
+    menu.open = false;
+    menu.querySelector("summary").focus();
+  });
+});
