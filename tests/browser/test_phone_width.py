@@ -1,8 +1,8 @@
 """Every portal page of an organization with a few nodes, clusters, a credential and
-containers, crawled by following its links, as its owner and as a read-only member, at a
-desktop's width (1280 px) and a phone's (390 px): no console error, no failed request (the
-favicon included), never wider than the screen (wide tables scroll inside themselves), an h1
-on every page and a label on every form control."""
+containers, crawled by following its links, as its owner and as a read-only member (and the
+pages before signing in), at a desktop's width (1280 px) and a phone's (390 px): no console
+error, no failed request (the favicon included), never wider than the screen (wide tables
+scroll inside themselves), an h1 on every page and a label on every form control."""
 
 import re
 from urllib.parse import urlsplit
@@ -138,10 +138,22 @@ class Crawl:
         return visited
 
 
+def _anonymous(portal):
+    context = portal.browser.new_context(base_url=portal.url)
+    context.set_default_timeout(10_000)
+    portal.contexts.append(context)
+    return portal.tab(context)
+
+
 def test_every_page_is_clean_at_desktop_and_phone_widths(portal, owner, readonly_member):
     node, credential = _fleet(owner)
     walks = {}
-    for person in (owner, readonly_member):
+    for person in (None, owner, readonly_member):
+        if person is None:  # signed out: the pages before the session
+            crawl = Crawl(_anonymous(portal), portal.url)
+            walks[""] = crawl.run(["/login/", "/signup/", "/password/reset/"])
+            assert not crawl.problems, "\n".join(crawl.problems)
+            continue
         crawl = Crawl(portal.login(person.username), portal.url)
         visited = crawl.run(SEEDS)
         walks[person.username] = visited
