@@ -1,6 +1,8 @@
 """The node list. Bringing nodes in (install commands, installs over SSH) is the agent API's:
 its panel on this page comes from `agentapi.templatetags.byo`, its pages from agentapi.pages."""
 
+import uuid
+
 from django import forms
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -96,12 +98,23 @@ def list_page(request: HttpRequest, access: Access, extra: dict | None = None) -
     org = access.organization
     ours = selectors.clusters_list(organization=org).select_related(None)
     clusters = list(ours.only("uuid", "name", "tags")[:CLUSTERS_SHOWN])
+    wanted = _uuid_or_none(request.GET.get("cluster", ""))
+    if wanted and len(clusters) == CLUSTERS_SHOWN and wanted not in {c.uuid for c in clusters}:
+        # a cluster past the menu's first ones, named in a link: still one of the choices
+        clusters += list(ours.only("uuid", "name", "tags").filter(uuid=wanted))
     form = NodeFilterForm(request.GET, clusters=clusters)
     nodes = selectors.nodes_filtered(organization=org, **form.query())
     page = Paginator(nodes, PAGE_SIZE).get_page(request.GET.get("page"))
     tags = sorted({t["name"] for c in clusters for t in c.tags if isinstance(t, dict)})
     context = {"nodes": page, "page": page, "filters": form, "known_tags": tags}
     return render_org(request, "nodes/list.html", access, context | (extra or {}))
+
+
+def _uuid_or_none(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
 
 
 @org_view(read="view")

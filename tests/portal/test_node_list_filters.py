@@ -196,3 +196,11 @@ def test_times_are_rendered_in_utc_for_the_browser_to_localise(alice, fleet):
     seen = fleet["delta"].last_seen.astimezone(UTC)
     iso = seen.isoformat().replace("+00:00", "Z")
     assert f'<time datetime="{iso}" title="{seen:%Y-%m-%d %H:%M:%S} UTC"' in page
+
+
+def test_a_cluster_past_the_menus_first_ones_still_filters(alice, owner, fleet, monkeypatch):
+    monkeypatch.setattr("nodes.views.byo.CLUSTERS_SHOWN", 1)
+    _cluster(owner.org, "newer")  # the menu's only one now: clusters come newest first
+    response = alice.get(URL, {"cluster": str(fleet["web"].uuid)})
+    assert _rows(response) == ["delta", "alpha"]
+    assert "Not a cluster of this organization." not in text(response)
