@@ -11,6 +11,8 @@ import pytest
 from django.conf import settings
 from django.template import Context, Template
 
+from nodes.models import NodeCluster
+
 from .conftest import text
 
 pytestmark = pytest.mark.django_db
@@ -108,3 +110,23 @@ def test_a_refused_container_run_shows_the_error_beside_its_field(client, owner)
     assert error is not None, text(response)
     assert 'aria-invalid="true"' in page
     assert 'value="local/busybox:lab"' in page  # what was typed is kept
+
+
+def test_a_refused_cluster_verb_shows_its_error_beside_the_field(client, owner):
+    cluster = NodeCluster.objects.create(
+        organization=owner.org, name="web", provider="local", region="lab", node_type="s"
+    )
+    client.force_login(owner.user)
+    page = f"/orgs/acme/clusters/{cluster.uuid}/"
+    response = client.post(page + "scale/", {"target_num_nodes": "many"}, follow=True)
+    html = response.content.decode()
+    assert (
+        '<span class="field-error" id="target_num_nodes-error" role="alert">'
+        "Give a number of nodes.</span>"
+    ) in html
+    assert (
+        '<ul class="messages">' not in html
+        or "Give a number" not in html.split('<ul class="messages">')[1].split("</ul>")[0]
+    )  # beside its field, not also on top
+    response = client.post(page + "tags/", {"tags": "x" * 101}, follow=True)
+    assert 'id="tags-error"' in response.content.decode()
