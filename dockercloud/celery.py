@@ -22,3 +22,19 @@ def _server_logging(loglevel=None, **kwargs):
     logging.config.dictConfig(settings.LOGGING)
     if loglevel:  # `celery worker --loglevel INFO` still shows the worker's own lines
         logging.getLogger("celery").setLevel(loglevel)
+
+
+# Pools a prefork child inherited: never closed (their sockets are the parent's; closing or
+# even freeing one would end the parent's session), only kept out of the child's way.
+_inherited_pools: list = []
+
+
+@signals.worker_process_init.connect
+def _own_database_pool(**kwargs):
+    """A prefork child opens its own pooled connections: the pool it inherited holds the
+    parent's sockets (Celery's own handler takes care of a connection checked out)."""
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    pools = DatabaseWrapper._connection_pools  # type: ignore[attr-defined]
+    _inherited_pools.extend(pools.values())
+    pools.clear()

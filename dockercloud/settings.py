@@ -9,7 +9,6 @@ import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from core import signing
@@ -156,7 +155,11 @@ TEMPLATES = [
 # --- Database -----------------------------------------------------------------------------
 DATABASE_URL = env_secret("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    DATABASES = {
+        "default": settings_parts.postgres(
+            DATABASE_URL, pool=env_int("DC_DB_POOL", 20, low=0, high=500)
+        )
+    }
 else:
     if PRODUCTION:
         raise ImproperlyConfigured("DATABASE_URL is required in production")

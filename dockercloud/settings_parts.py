@@ -4,6 +4,10 @@ Nothing here reads the environment (`settings.py` does, and passes what these ne
 names each setting it takes from here, so every setting stays findable there.
 """
 
+from typing import Any
+
+import dj_database_url
+
 # --- REST API -----------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -93,3 +97,26 @@ def beat_schedule(*, sweep: int, reconcile: int, overlay: int, maintenance: int)
         "maintenance-clean-images": every("maintenance.tasks.clean_images_all", maintenance),
         "nodes-prune-events": every("nodes.tasks.prune_events", 3600),
     }
+
+
+# --- Database -----------------------------------------------------------------------------
+def postgres(url: str, *, pool: int) -> dict:
+    """PostgreSQL from DATABASE_URL. With `pool` (DC_DB_POOL) above 0 each process keeps up to
+    that many connections in psycopg's pool: under ASGI every request runs in a thread of its
+    own, so Django's persistent connections (CONN_MAX_AGE) are never reused and each request
+    would pay a new connection (about two thirds of a node list's time). 0 turns pooling off
+    (for an external pooler such as PgBouncer). A prefork Celery child drops the pool it
+    inherited (dockercloud/celery.py)."""
+    # Health checks: a connection the pool kept across a PostgreSQL restart is tested (one empty
+    # round trip) and replaced before a request gets it, instead of failing that request.
+    database: dict[str, Any] = dict(
+        dj_database_url.parse(url, conn_max_age=0 if pool else 60, conn_health_checks=True)
+    )
+    if pool:
+        database["OPTIONS"] = {**database.get("OPTIONS", {})}
+        database["OPTIONS"]["pool"] = {
+            "min_size": 1,
+            "max_size": pool,
+            "timeout": 10,  # waiting longer for a free connection helps no one
+        }
+    return database

@@ -114,6 +114,8 @@ def database_cut(transactional_db):
 
     def toggle(down: bool):
         connection.close()
+        if connection.pool:  # its connections were made with the old address
+            connection.close_pool()
         connection.settings_dict.clear()
         connection.settings_dict.update(saved)
         if down:
