@@ -20,7 +20,9 @@ document.addEventListener("click", function (event) {
   var pending = new Map();
 
   function refresh(el, name) {
-    var key = name + "=" + el.getAttribute(name);
+    // One fetch per element at a time: a filtered node list follows both its type's
+    // creations and any change, and one event can ask for both.
+    var key = el;
     if (pending.has(key)) return;
     var wait = name === "data-refresh-on-change" ? 1000 : 250;
     pending.set(key, setTimeout(function () {  // several at once: one fetch
