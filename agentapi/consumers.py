@@ -15,14 +15,17 @@ import time
 from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncWebsocketConsumer
+from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from core.loops import remember_server_loop
+from core.outage import OUTAGE
 from nodes import services
 from nodes.events.ingest import AgentEventStream
 from nodes.events.services import NodeContext
 from nodes.transitions import liveness
 from realtime.consumers import DirectDispatchMixin
 from realtime.groups import agent_group
+from realtime.outage import LAYER_ERRORS, LayerOutageMixin
 
 from . import limits
 
@@ -36,6 +39,10 @@ MAX_TEXT = 64 * 1024  # result output and error kept for the waiting task (the a
 MAX_STREAM_ERROR = 200
 # A tunnel stream whose reader (in another process) is this far behind loses the stream.
 RELAY_PATIENCE = 10.0
+# Redis unreachable under the cache, the task queue or the channel layer, or the database
+# restarting: a hello or heartbeat is not recorded, the socket stays open and the next heartbeat
+# tries again (a closed socket would be reopened only after the agent's backoff).
+BACKEND_DOWN: tuple[type[BaseException], ...] = (*LAYER_ERRORS, BrokerUnreachable, *OUTAGE)
 
 
 def _credentials(scope) -> tuple[str, str] | None:
@@ -77,8 +84,11 @@ def _stream_id(message) -> str:
     return value if isinstance(value, str) and len(value) <= limits.MAX_ID else ""
 
 
-class AgentConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
-    """One per connected agent. Group `agent.<uuid>` reaches it from any process."""
+class AgentConsumer(LayerOutageMixin, DirectDispatchMixin, AsyncWebsocketConsumer):
+    """One per connected agent. Group `agent.<uuid>` reaches it from any process.
+
+    A Redis outage does not close it: it joins its group once Redis answers again, and its
+    events go on being stored (in PostgreSQL) meanwhile."""
 
     async def connect(self):
         remember_server_loop()
@@ -96,11 +106,11 @@ class AgentConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
             return
         self.node_uuid = node.uuid  # for log lines: messages may come before `node` is set
         self.group = agent_group(node.uuid)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.join_group(self.group)  # with Redis down: once it is back
         # Again, now that the group would hear it: a node terminated between the first check
         # and joining the group sent its `agent.close` to nobody.
         if await _authenticate(*creds) is None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await self.leave_group(self.group)
             await self._close("unauthorized: unknown node or secret", CLOSE_UNAUTHORIZED)
             return
         self.node = node
@@ -111,9 +121,10 @@ class AgentConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
         await self.events.start()  # `ack` with the last stored seq: where the agent resumes
 
     async def disconnect(self, code):
+        self.stop_rejoining()
         if self.node is None:
             return
-        await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.leave_group(self.group)
         for reply in self.streams.values():
             await self._to_reply(reply, {"type": "tunnel.close", "error": "agent gone"})
         self.streams.clear()
@@ -133,7 +144,7 @@ class AgentConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
             return
         limits.refusals[kind] += 1
         log.warning("node %s: agent channel closed: %s", self.node_uuid, reason)
-        await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.leave_group(self.group)
         try:
             await self._close(reason, code)
         except Exception as exc:  # noqa: BLE001 (the socket is gone already)
@@ -157,13 +168,19 @@ class AgentConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
 
     # --- agent -> server -------------------------------------------------------------------
     async def on_hello(self, message):
-        await _hello(self.node, message)
+        try:
+            await _hello(self.node, message)
+        except BACKEND_DOWN as exc:
+            log.warning("node %s: hello not recorded: %s", self.node, exc)
         features = message.get("features")
         self.clock_probes = isinstance(features, list) and "clock_probe" in features
         await self.send_clock_probe()
 
     async def on_heartbeat(self, message):
-        await _heartbeat(self.node, message)
+        try:
+            await _heartbeat(self.node, message)
+        except BACKEND_DOWN as exc:
+            log.warning("node %s: heartbeat not recorded: %s", self.node, exc)
         await self.send_clock_probe()
 
     async def send_clock_probe(self):
@@ -226,6 +243,12 @@ class AgentConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
                     return False
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.5)
+            except LAYER_ERRORS as exc:
+                # Its reader's receive failed with the same outage: it has reported the command
+                # or stream failed already. Nothing to deliver to.
+                log.warning("node %s: a reply was lost with the channel layer: %s", self.node, exc)
+                self._layer_failed(exc)
+                return False
 
     # --- any process -> agent (group messages) ---------------------------------------------
     async def agent_command(self, event):
@@ -259,5 +282,5 @@ class AgentConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
         """The node was terminated (or its agent otherwise revoked), from any process."""
         if not self.closing:
             log.info("node %s: agent channel closed: %s", self.node_uuid, event["reason"])
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await self.leave_group(self.group)
             await self._close(event["reason"], CLOSE_GONE)

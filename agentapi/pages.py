@@ -19,7 +19,7 @@ from nodes import services as node_services
 from nodes.models import FINAL_ACTION_STATES
 from nodes.views.byo import list_page
 
-from . import selectors, services
+from . import progress, selectors, services
 from .install import install_command
 
 REFRESH_SECONDS = 2
@@ -113,6 +113,7 @@ def token_status(request, access, uuid):
     token = node_selectors.registration_token_get(organization=access.organization, uuid=uuid)
     node = token.node
     body: dict = {"waiting": node is None, "expired": node is None and token.expires_at < now()}
+    body |= progress.install_progress(token=token)
     if node is not None:
         body["node"] = {
             "name": str(node),

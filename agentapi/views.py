@@ -14,6 +14,7 @@ from core.publicurl import public_base
 from nodes import selectors as node_selectors
 from nodes import services as node_services
 
+from . import progress
 from .artifact import agent_pyz
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ def install_script(request, token: str):
     """
     if not node_selectors.registration_token_exists(token=token):
         return _failing_script("unknown registration token; create a new install command")
+    progress.install_fetched(token=token)
     body = SCRIPT.replace("@@SERVER@@", public_base(request)).replace("@@TOKEN@@", token)
     return HttpResponse(body, content_type="text/x-shellscript")
 
@@ -67,6 +69,9 @@ def register(request):
         )
     except node_services.RegistrationRefused as exc:
         log.info("registration refused from %s: %s", client_ip(request), exc)
+        token = str(body.get("token") or "")
+        if exc.status != 401 and node_selectors.registration_token_exists(token=token):
+            progress.install_refused(token=token, reason=str(exc))
         return JsonResponse({"error": str(exc)}, status=exc.status)
     node = result["node"]
     base = public_base(request)

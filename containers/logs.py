@@ -5,6 +5,7 @@ import struct
 from datetime import datetime
 
 from nodes.docker_client import DaemonAnswerError, daemon_get
+from nodes.models import Node
 
 from .models import Container
 from .runtime import FAILURES, RuntimeFailure, client_for, reason
@@ -21,6 +22,15 @@ def container_logs(container: Container, *, tail: int, since: tuple[int, int] | 
     (with `since`, a line's key) those after it. `key` orders lines to the nanosecond."""
     if not container.docker_id:
         return []
+    return daemon_logs(
+        container.node, container.docker_id, tail=tail, since=since, label=str(container)
+    )
+
+
+def daemon_logs(
+    node: Node, docker_id: str, *, tail: int, since: tuple[int, int] | None = None, label: str
+) -> list[dict]:
+    """As `container_logs`, for any container of the node's daemon, by its id."""
     params: dict[str, int | str] = {
         "stdout": 1,
         "stderr": 1,
@@ -29,13 +39,13 @@ def container_logs(container: Container, *, tail: int, since: tuple[int, int] | 
     }
     if since is not None:
         params["since"] = f"{since[0]}.{since[1]:09d}"
-    client = client_for(container.node, READ_TIMEOUT)
+    client = client_for(node, READ_TIMEOUT)
     try:
         body = daemon_get(
-            client, f"/containers/{container.docker_id}/logs", limit=MAX_LOG_BYTES, params=params
+            client, f"/containers/{docker_id}/logs", limit=MAX_LOG_BYTES, params=params
         )
     except (DaemonAnswerError, OSError, *FAILURES) as exc:
-        raise RuntimeFailure(f"The logs of {container} could not be read: {reason(exc)}") from None
+        raise RuntimeFailure(f"The logs of {label} could not be read: {reason(exc)}") from None
     finally:
         client.close()
     lines = [_line(text, stream) for stream, text in _frames(body)]

@@ -86,3 +86,12 @@ def container_of_action(*, action: Action) -> Container | None:
         return None
     rows = Container.objects.select_related("organization", "node")
     return rows.filter(organization_id=action.organization_id, uuid=action.object_uuid).first()
+
+
+def managed_on_node(*, node: Node, docker_ids: list[str]) -> dict[str, Container]:
+    """The control plane's own containers among `docker_ids` on `node` (its organization's),
+    by daemon id: their verbs are the container pages', which keep their state."""
+    rows = Container.objects.filter(
+        organization_id=node.organization_id, node=node, docker_id__in=docker_ids
+    ).exclude(docker_id="")
+    return {c.docker_id: c for c in rows}

@@ -5,11 +5,12 @@ import logging
 from celery import shared_task
 from django.core.cache import cache
 
+from nodes.events.render import node_uri
 from nodes.models import NodeState
 from nodes.selectors import node_by_id
 from nodes.transitions import actions
 
-from . import runtime, selectors
+from . import daemon, runtime, selectors
 from .models import Container
 from .services import container_ended, container_observed
 from .transitions import container_move, container_set, container_uri, now
@@ -21,13 +22,16 @@ GONE = (NodeState.TERMINATING, NodeState.TERMINATED)
 
 
 def _run(action_id: int, container: Container, timeout: float, work) -> None:
+    run_action(
+        action_id, timeout, work, object_uri=container_uri(container), object_uuid=container.uuid
+    )
+
+
+def run_action(action_id: int, timeout: float, work, *, object_uri: str, object_uuid) -> None:
     """Start the action, run `work(log)`, finish it; a RuntimeFailure fails it with its text.
     A redelivered task finds its action started already and leaves it (to the reaper)."""
     started = actions.action_start(
-        action_id=action_id,
-        timeout=timeout,
-        object_uri=container_uri(container),
-        object_uuid=container.uuid,
+        action_id=action_id, timeout=timeout, object_uri=object_uri, object_uuid=object_uuid
     )
     if not started:
         return
@@ -184,3 +188,19 @@ def follow_daemon_events() -> None:
         container_observed(event=event)
     if events:
         cache.set(SEEN_KEY, events[-1].pk, timeout=None)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def node_container_run(node_id: int, action_id: int, verb: str, docker_id: str) -> None:
+    """A verb on any container of a node's daemon (containers.daemon), under its Action."""
+    node = node_by_id(node_id=node_id)
+    if node is None or verb not in daemon.VERBS:
+        actions.action_finish(action_id=action_id, success=False, error="the node is gone")
+        return
+    run_action(
+        action_id,
+        daemon.TIMEOUT,
+        lambda log: daemon.daemon_call(node, verb, docker_id, log),
+        object_uri=node_uri(node.organization.name, node.uuid),
+        object_uuid=node.uuid,
+    )

@@ -7,6 +7,7 @@ Nothing set: the embedded default (SQLite under var/, Celery and Channels in mem
 
 import secrets
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -183,6 +184,7 @@ REDIS_URL = env_secret("REDIS_URL")
 EMBEDDED = not REDIS_URL
 if PRODUCTION and EMBEDDED:
     raise ImproperlyConfigured("REDIS_URL is required in production")
+CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
@@ -200,7 +202,14 @@ if REDIS_URL:
     }
     CELERY_BROKER_URL = REDIS_URL
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Room for the nodes' hour of metric samples (60 keys a node: nodes/metrics.py); the
+    # default of 300 entries would cull them past a handful of nodes.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 2000}}
     }

@@ -10,6 +10,7 @@ from channels.layers import get_channel_layer
 from core import signing
 from core.loops import run_on_layer_loop
 from realtime.groups import agent_group
+from realtime.outage import LAYER_ERRORS
 
 log = logging.getLogger(__name__)
 SEND_TIMEOUT = 5.0
@@ -23,15 +24,21 @@ async def _call(node_uuid, name: str, args: dict, timeout: float) -> dict:
     layer = get_channel_layer()
     reply = await layer.new_channel()
     command_id = str(uuid.uuid4())
-    await layer.group_send(
-        agent_group(node_uuid),
-        {"type": "agent.command", "id": command_id, "name": name, "args": args, "reply": reply},
-    )
     try:
+        await layer.group_send(
+            agent_group(node_uuid),
+            {"type": "agent.command", "id": command_id, "name": name, "args": args, "reply": reply},
+        )
         message = await asyncio.wait_for(layer.receive(reply), timeout)
     except TimeoutError:
         raise AgentUnavailable(
             f"the agent did not answer '{name}' within {timeout:.0f} s"
+        ) from None
+    except LAYER_ERRORS as exc:
+        # A restarted Redis forgot the command or its answer: failed now, not at the timeout.
+        # Never re-sent: the agent may have run it (an upgrade is not to be done twice).
+        raise AgentUnavailable(
+            f"the channel to the agent (Redis) failed during '{name}': {type(exc).__name__}"
         ) from None
     return message["result"]
 

@@ -148,6 +148,9 @@ class Node(models.Model):
     heartbeat_interval = models.PositiveIntegerField(default=15)
     last_seen = models.DateTimeField(null=True, blank=True)
     unreachable_after = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Why the node is Unreachable (missed heartbeats, a daemon that did not answer); empty
+    # otherwise. Shown in the API, the portal and the node's update event.
+    unreachable_reason = models.CharField(max_length=300, blank=True, default="")
     clock_skew = models.FloatField(null=True, blank=True, help_text="seconds, node minus server")
     tags = models.JSONField(default=list, blank=True)
     node_cluster = models.ForeignKey(

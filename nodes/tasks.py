@@ -11,6 +11,7 @@ from accounts.audit import SYSTEM
 from providers.drivers import DriverError
 
 from . import clusters, reaper, selectors, services
+from . import docker_client as docker_client_module
 from .agent_bundle import agent_bundle
 from .agent_rpc import AgentUnavailable, agent_command, signed_upgrade_args
 from .docker_client import daemon_ping, direct_client, docker_client, tunnel_client
@@ -33,16 +34,46 @@ TERMINATE_TIMEOUT = 300
 PROBE_RUNNING_TTL = 60
 
 
-def _answers(make_client, node) -> bool:
+# What a failed probe says to the user: fixed phrases, never the exception's text (it may hold
+# addresses of the control plane's own, file paths or a header).
+PROBE_FAILURES = (
+    ("timed out", "no answer within {timeout} s"),
+    ("timeout", "no answer within {timeout} s"),
+    ("connection refused", "connection refused"),
+    ("no route to host", "no route to host"),
+    ("network is unreachable", "network unreachable"),
+    ("certificate", "its TLS certificate is not the one this node registered"),
+    ("ssl", "the TLS handshake failed"),
+)
+
+
+def _probe_error(make_client, node) -> str | None:
+    """None if the daemon answered its ping this way, else why not (for the user)."""
     try:
         client = make_client(node, timeout=PROBE_TIMEOUT)
         try:
-            return daemon_ping(client)
+            return None if daemon_ping(client) else "its answer to /_ping was not Docker's"
         finally:
             client.close()
     except Exception as exc:  # noqa: BLE001 (any failure means "not this way")
         log.info("node %s: %s probe failed: %s", node.uuid, make_client.__name__, exc)
-        return False
+        text = str(exc).lower()
+        for needle, said in PROBE_FAILURES:
+            if needle in text:
+                return said.format(timeout=PROBE_TIMEOUT)
+        return type(exc).__name__
+
+
+def _answers(make_client, node) -> bool:
+    return _probe_error(make_client, node) is None
+
+
+def probe_reason(node, error: str) -> str:
+    """Why a node whose daemon did not answer is Unreachable."""
+    if node.connection == Connection.TUNNEL:
+        return f"the daemon behind the agent's tunnel did not answer: {error}"
+    address = f"{node.public_ip or 'an unknown address'}:{docker_client_module.DOCKER_PORT}"
+    return f"the daemon at {address} did not answer: {error}"
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -203,12 +234,14 @@ def health_check(node_id: int, action_id: int) -> None:
         return
 
     def work(log):
-        if _answers(docker_client, node):
+        error = _probe_error(docker_client, node)
+        if error is None:
             liveness.node_set_reached(node_id=node.pk, connection=node.connection or "direct")
             log(f"The Docker daemon of {node} answered ({node.connection or 'direct'})")
             return
-        liveness.node_set_unreachable(node_id=node.pk)
-        raise TaskFailure(f"The Docker daemon of {node} did not answer: the node is Unreachable")
+        reason = probe_reason(node, error)
+        liveness.node_set_unreachable(node_id=node.pk, reason=reason)
+        raise TaskFailure(f"{reason}: the node is Unreachable")
 
     _action_run(action_id, HEALTH_CHECK_TIMEOUT, work)
 

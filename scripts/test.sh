@@ -45,7 +45,7 @@ run_pytest() {
 
 echo "== suite on PostgreSQL + Redis"
 # shellcheck disable=SC2086 (PYTEST_ARGS is a list of words on purpose)
-run_pytest "${NOSKIP[@]}" -n "${DC_TEST_WORKERS:-2}" ${PYTEST_ARGS:-}
+run_pytest "${NOSKIP[@]}" -n "${DC_TEST_WORKERS:-2}" --durations=30 ${PYTEST_ARGS:-}
 
 echo "== the node agent's own suite (its own rootdir: no Django)"
 (cd agent && run_pytest "${NOSKIP[@]}" -q -p no:cacheprovider -n "${DC_TEST_WORKERS:-2}")

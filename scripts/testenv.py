@@ -203,11 +203,14 @@ def redis_ping(port: int) -> bool:
         return sock.recv(64).startswith(b"+PONG")
 
 
-def start_redis() -> dict:
-    rdir = STATE_DIR / "redis"
+def start_redis(rdir: Path | None = None, port: int | None = None) -> dict:
+    """A Redis of its own in `rdir` (the testenv's by default) on `port` (a free one by default:
+    a test restarting its Redis passes the port it had)."""
+    rdir = rdir or STATE_DIR / "redis"
     rdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     pidfile = rdir / "redis.pid"
+    pidfile.unlink(missing_ok=True)  # a stopped server's: never read as the new one's
     subprocess.run(
         [
             shutil.which("redis-server") or "/usr/bin/redis-server",

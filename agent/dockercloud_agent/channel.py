@@ -18,7 +18,40 @@ log = logging.getLogger("dockercloud.channel")
 
 BACKOFF_START = 1.0
 BACKOFF_MAX = 30.0
-STABLE_AFTER = 30.0  # a connection that lived this long resets the backoff
+# A connection that lived this long was healthy: its loss is a blip (a restarted server, a
+# dropped route), so the first retry is at once and the backoff starts over.
+HEALTHY_AFTER = 10.0
+# "At once" spread over this many seconds, so that every agent of a restarted server does not
+# come back in the same instant.
+FIRST_RETRY_SPREAD = 0.5
+# For this long after a healthy connection was lost (a server restarting, most likely) retries
+# stay at most RECOVERY_MAX apart: the agent is back within that of the server, not after a
+# backoff that doubled past the restart's length.
+RECOVERY_WINDOW = 120.0
+RECOVERY_MAX = 5.0
+
+
+class Backoff:
+    """The wait before each reconnection: at once after a healthy connection, then 1, 2, 4 ...
+    seconds (plus up to a quarter of jitter), at most RECOVERY_MAX apart for RECOVERY_WINDOW
+    seconds after a healthy connection was lost, then up to BACKOFF_MAX."""
+
+    def __init__(self) -> None:
+        self.delay = BACKOFF_START
+        self.recovering_until = 0.0
+
+    def after(self, lived: float, now: Optional[float] = None) -> float:
+        """The wait after a connection that lasted ``lived`` seconds (0: it never opened)."""
+        now = time.monotonic() if now is None else now
+        if lived >= HEALTHY_AFTER:
+            self.delay = BACKOFF_START
+            self.recovering_until = now + RECOVERY_WINDOW
+            return random.uniform(0, FIRST_RETRY_SPREAD)
+        cap = RECOVERY_MAX if now < self.recovering_until else BACKOFF_MAX
+        self.delay = min(self.delay, cap)
+        wait = self.delay + random.uniform(0, self.delay * 0.25)
+        self.delay = min(self.delay * 2, cap)
+        return wait
 
 
 class Channel:
@@ -50,6 +83,7 @@ class Channel:
         self.connected = threading.Event()
         self.connections = 0
         self.last_error = ""
+        self._opened = None  # type: Optional[float]
 
     # --- sending -------------------------------------------------------------------------
     def send(self, message: Dict[str, Any]) -> bool:
@@ -105,22 +139,20 @@ class Channel:
 
     # --- loop ----------------------------------------------------------------------------
     def run(self) -> None:
-        """Connect, serve, reconnect with exponential backoff and jitter until stopped."""
-        delay = BACKOFF_START
+        """Connect, serve, reconnect with `Backoff` until stopped."""
+        backoff = Backoff()
         while not self.stopped.is_set():
-            began = time.monotonic()
+            self._opened = None
             try:
                 self._serve_once()
             except Exception:  # never let one bad connection kill the agent
                 log.exception("control channel failed")
             if self.stopped.is_set():
                 break
-            if time.monotonic() - began >= STABLE_AFTER:
-                delay = BACKOFF_START
-            wait = delay + random.uniform(0, delay * 0.25)
+            lived = time.monotonic() - self._opened if self._opened is not None else 0.0
+            wait = backoff.after(lived)
             log.info("reconnecting in %.1fs", wait)
             self.stopped.wait(wait)
-            delay = min(delay * 2, BACKOFF_MAX)
 
     def _serve_once(self) -> None:
         url = self._url()
@@ -148,6 +180,7 @@ class Channel:
                 return
             self._ws = ws
         self.connections += 1
+        self._opened = time.monotonic()
         self.connected.set()
         log.info("control channel connected to %s", url)
         try:

@@ -7,7 +7,7 @@ import time
 
 from conftest import wait_until
 
-from dockercloud_agent import EXIT_FINAL, __version__
+from dockercloud_agent import EXIT_FINAL, __version__, channel
 from dockercloud_agent.config import Config
 
 
@@ -72,9 +72,41 @@ def test_reconnects_after_the_server_drops_the_connection(control_plane, agent_f
     cp.drop()
     hello = cp.wait_for(is_type("hello"), timeout=10, after=mark, what="hello after the drop")
     assert hello["node_uuid"] == cp.node_uuid
-    assert time.monotonic() - dropped < 5  # backoff starts at 1 s (+ jitter)
+    assert time.monotonic() - dropped < 5  # a young connection: backoff at 1 s (+ jitter)
     assert cp.connections == 2
     assert cp.command("ping")["ok"]
+
+
+def test_a_healthy_connection_lost_is_retried_at_once(control_plane, agent_for, monkeypatch):
+    monkeypatch.setattr(channel, "HEALTHY_AFTER", 0.5)
+    cp = control_plane
+    agent = agent_for(cp)
+    cp.wait_for(is_type("hello"), what="first hello")
+    wait_until(lambda: time.monotonic() - agent.channel._opened > 0.6, 5, "a healthy connection")
+    mark = cp.mark()
+    dropped = time.monotonic()
+    cp.drop()
+    cp.wait_for(is_type("hello"), timeout=5, after=mark, what="hello after the drop")
+    assert time.monotonic() - dropped < channel.FIRST_RETRY_SPREAD + 0.5
+    assert cp.connections == 2
+
+
+def test_backoff_at_once_after_a_healthy_connection_then_growing_then_at_once_again():
+    def within(wait, base):
+        return base <= wait <= base * 1.25
+
+    backoff = channel.Backoff()
+    waits = [backoff.after(0.0, now=0.0) for _ in range(7)]  # never connected: 1, 2, 4 ... 30 s
+    assert all(within(w, b) for w, b in zip(waits, (1, 2, 4, 8, 16, 30, 30))), waits
+    # A connection that was healthy for a while: at once, then 1, 2, 4 s and at most 5 s apart
+    # while its server is likely restarting.
+    assert backoff.after(channel.HEALTHY_AFTER, now=100.0) <= channel.FIRST_RETRY_SPREAD
+    waits = [backoff.after(0.0, now=100.0 + i) for i in range(6)]
+    assert all(within(w, b) for w, b in zip(waits, (1, 2, 4, 5, 5, 5))), waits
+    # Past that window, the backoff grows again; a short connection does not reset it.
+    late = 100.0 + channel.RECOVERY_WINDOW
+    assert within(backoff.after(0.0, now=late), 5) and within(backoff.after(0.0, now=late), 10)
+    assert within(backoff.after(channel.HEALTHY_AFTER / 2, now=late), 20)
 
 
 def test_refused_then_accepted(control_plane, agent_for):

@@ -12,7 +12,7 @@ from core.dockercloud import rfc1123
 from core.schema import ERROR
 
 from .. import lifecycle, selectors
-from ..models import Node
+from ..models import Node, NodeState
 from .base import INFRA, InfraViewSet, with_action
 
 
@@ -57,6 +57,11 @@ def node_body(node: Node) -> dict:
         "destroyed_datetime": rfc1123(node.destroyed_datetime),
         "tags": node.tags,
         "last_metric": node.last_metric,
+        # Not Docker Cloud's: why the node is Unreachable (null otherwise). Its clients ignore
+        # fields they do not know (the Python SDK sets each as an attribute).
+        "unreachable_reason": (
+            node.unreachable_reason if node.state == NodeState.UNREACHABLE else None
+        ),
     }
 
 

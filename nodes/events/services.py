@@ -17,7 +17,7 @@ from realtime.emit import emit_on_commit
 from realtime.groups import group_for_action, group_for_node, group_for_org
 from realtime.payloads import action_end, action_log, events_batch
 
-from ..models import FINAL_ACTION_STATES, Action, DockerEvent, Node, NodeCluster
+from ..models import FINAL_ACTION_STATES, Action, DockerEvent, Node, NodeCluster, NodeState
 from .render import action_uri, cluster_uri, event_payload, node_uri
 
 MAX_ATTRIBUTES = 64
@@ -90,6 +90,7 @@ def node_state_event(*, node_id: int, action: str = "update") -> None:
         object_uuid=node.uuid,
         parents=[cluster_uri(org.name, cluster.uuid)] if cluster else [],
         node=node,
+        extra={"reason": node.unreachable_reason} if node.state == NodeState.UNREACHABLE else None,
     )
 
 

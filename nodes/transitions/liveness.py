@@ -10,13 +10,14 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from .. import hooks
+from .. import hooks, metrics
 from ..events import node_state_event
 from ..models import Node, NodeState
 from . import apply
 from .nodes import NODE
 
 MAX_CONTAINERS = 2**31 - 1  # the column's bound on every database
+MAX_REASON = 300  # Node.unreachable_reason
 MISSED_HEARTBEATS = 3
 MAX_METRIC = 1e15  # MB or GB: more than any host has; a load average far past any machine's
 MAX_TIME = 1e11  # seconds since 1970: year 5138
@@ -109,6 +110,7 @@ def node_heartbeat(*, node: Node, beat: dict) -> bool:
         fields["clock_skew"] = skew
         metric["clock_skew"] = round(skew, 3)
     fields["last_metric"] = metric
+    metrics.metric_record(node_id=node.pk, metric=metric, at=now)
     Node.objects.filter(pk=node.pk).exclude(state=NodeState.TERMINATED).update(**fields)
     current = Node.objects.filter(pk=node.pk).values_list("state", flat=True).first()
     running = beat.get("dockerd_running", True) is True
@@ -118,7 +120,9 @@ def node_heartbeat(*, node: Node, beat: dict) -> bool:
 def node_set_reached(*, node_id: int, connection: str) -> bool:
     """The daemon answered over mutual TLS: Deploying/Unreachable -> Deployed. True if changed."""
     now = timezone.now()
-    changed = apply(Node, node_id, NODE["reach"], connection=connection, last_seen=now)
+    changed = apply(
+        Node, node_id, NODE["reach"], connection=connection, last_seen=now, unreachable_reason=""
+    )
     Node.objects.filter(pk=node_id, deployed_datetime=None).exclude(
         state=NodeState.DEPLOYING
     ).update(deployed_datetime=now)
@@ -132,11 +136,19 @@ def node_set_reached(*, node_id: int, connection: str) -> bool:
     return changed
 
 
-def node_set_unreachable(*, node_id: int) -> bool:
-    changed = apply(Node, node_id, NODE["unreachable"])
+def node_set_unreachable(*, node_id: int, reason: str = "") -> bool:
+    """Deployed/Upgrading -> Unreachable, saying why (shown to the user: never a secret)."""
+    changed = apply(Node, node_id, NODE["unreachable"], unreachable_reason=reason[:MAX_REASON])
     if changed:
         node_state_event(node_id=node_id)
     return changed
+
+
+def missed_heartbeats(last_seen, now) -> str:
+    if last_seen is None:
+        return "no heartbeat received from its agent"
+    silent = max(0, round((now - last_seen).total_seconds()))
+    return f"no heartbeat for {silent} s, last seen at {last_seen.isoformat(timespec='seconds')}"
 
 
 def nodes_sweep_unreachable() -> list[int]:
@@ -146,11 +158,11 @@ def nodes_sweep_unreachable() -> list[int]:
     unreachable = NODE["unreachable"]
     overdue = Node.objects.filter(
         state__in=unreachable.sources, unreachable_after__lt=now
-    ).values_list("pk", "state")
-    for pk, state in overdue:
+    ).values_list("pk", "state", "last_seen")
+    for pk, state, last_seen in overdue:
         # Conditional on the state seen: another sweeper or a late heartbeat may have acted.
         if Node.objects.filter(pk=pk, state=state, unreachable_after__lt=now).update(
-            state=unreachable.target
+            state=unreachable.target, unreachable_reason=missed_heartbeats(last_seen, now)
         ):
             flipped.append(pk)
             node_state_event(node_id=pk)

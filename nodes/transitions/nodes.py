@@ -159,7 +159,8 @@ def node_upgrade_abandon(*, node_id: int) -> str | None:
     if alive and apply(Node, node_id, NODE["upgraded"], where={"unreachable_after__gt": now}):
         _emit(node_id)
         return DEPLOYED
-    if apply(Node, node_id, NODE["upgrade_lost"]):
+    lost = "the Docker upgrade did not finish and its agent stopped sending heartbeats"
+    if apply(Node, node_id, NODE["upgrade_lost"], unreachable_reason=lost):
         _emit(node_id)
         return UNREACHABLE
     return None

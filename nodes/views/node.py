@@ -16,7 +16,7 @@ from accounts.forms import error_text
 from accounts.permissions import Access, can
 from accounts.views.base import org_view, render_org
 
-from .. import docker_client, lifecycle, selectors
+from .. import docker_client, lifecycle, metrics, selectors
 from ..api import node_uri
 from ..models import Node, NodeState
 from .base import portal_action, tags_from_text
@@ -34,6 +34,9 @@ def node_detail(request, access, uuid):
     context = {
         "node": node,
         "metric": node.last_metric or {},
+        "charts": metrics.metric_charts(metrics.metric_history(node_id=node.pk)),
+        "width": metrics.WIDTH,
+        "height": metrics.HEIGHT,
         "ending": node.state in ENDING,
         "actions": selectors.actions_for_object(organization=org, object_uuid=node.uuid),
         "may": {verb: can(access, verb, node) for verb in NODE_PAGE_VERBS},
@@ -67,6 +70,7 @@ def _containers(node: Node) -> tuple[list[dict], str]:
     rows = [
         {
             "id": c["Id"][:12],
+            "full_id": c["Id"],
             "name": ", ".join(n.lstrip("/") for n in c.get("Names") or []),
             "image": c.get("Image", ""),
             "state": c.get("State", ""),

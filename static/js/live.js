@@ -12,6 +12,7 @@
 //   [data-live-status]          "live" / "reconnecting…"
 //   [data-node-state="<uuid>"], [data-nodecluster-state=…], [data-action-state=…]
 //                               text (and badge class) follow the object's state
+//   [data-node-reason="<uuid>"] text follows why the node is Unreachable (empty otherwise)
 // Every event is also dispatched on document as a "dc:event" CustomEvent (detail = event).
 (function () {
   "use strict";
@@ -106,6 +107,7 @@
       });
       var attrs = event.attributes || {};
       if (event.seq === null && attrs.state) setState(event.type, event.actor, attrs.state);
+      if (event.seq === null && event.type === "node") setReason(event.actor, attrs.reason);
       document.dispatchEvent(new CustomEvent("dc:event", { detail: event }));
     });
   }
@@ -129,6 +131,14 @@
       }
       el.setAttribute("data-state", state);
       el.textContent = state;
+    });
+  }
+
+  // [data-node-reason="<uuid>"]: why the node is Unreachable; emptied when it is not.
+  function setReason(uuid, reason) {
+    if (!/^[0-9a-f-]+$/.test(uuid)) return;
+    document.querySelectorAll("[data-node-reason=\"" + uuid + "\"]").forEach(function (el) {
+      el.textContent = typeof reason === "string" ? reason : "";
     });
   }
 

@@ -45,6 +45,16 @@ document.addEventListener("click", function (event) {
     document.querySelectorAll(selector).forEach(function (el) { refresh(el, name); });
   }
 
+  // [data-refresh-every="<seconds>"]: fetched again on that period while the tab is shown
+  // (a node's charts: their samples come a minute apart, with no event to say so).
+  document.querySelectorAll("[data-refresh-every]").forEach(function (el) {
+    var seconds = parseInt(el.getAttribute("data-refresh-every"), 10);
+    if (!(seconds > 0)) return;
+    setInterval(function () {
+      if (!document.hidden) refresh(el, "data-refresh-every");
+    }, seconds * 1000);
+  });
+
   document.addEventListener("dc:event", function (event) {
     var detail = event.detail || {};
     if (detail.action !== "create" && detail.action !== "delete") return;
@@ -67,13 +77,34 @@ document.addEventListener("click", function (event) {
 })();
 
 // [data-token-status="<url>"]: the install command's page follows what became of the
-// command: waiting, then the node its host registered as, until it is Deployed.
+// command: waiting, then the node its host registered as, until it is Deployed; and the
+// steps the control plane saw (#install-steps), with a failure's reason where known.
 (function () {
   var el = document.querySelector("[data-token-status]");
   if (!el) return;
   var url = el.getAttribute("data-token-status");
+  var list = document.getElementById("install-steps");
+  var failure = document.getElementById("install-failure");
+
+  function steps(body) {
+    if (list && body.steps) {
+      list.textContent = "";
+      body.steps.forEach(function (step) {
+        var item = document.createElement("li");
+        item.setAttribute("data-step", step.key);
+        item.className = step.done ? "done" : "todo";
+        item.textContent = (step.done ? "✓ " : "… ") + step.label;
+        list.appendChild(item);
+      });
+    }
+    if (failure) {
+      failure.hidden = !body.failure;
+      failure.textContent = body.failure || "";
+    }
+  }
 
   function show(body) {
+    steps(body);
     if (body.node) {
       el.textContent = "";
       var link = document.createElement("a");
@@ -83,7 +114,7 @@ document.addEventListener("click", function (event) {
       badge.className = "badge " + body.node.state.toLowerCase();
       badge.textContent = body.node.state;
       el.append("Your host registered as ", link, ": ", badge);
-      return body.node.state === "Deployed";
+      return body.node.state === "Deployed" || body.node.state === "Terminated";
     }
     if (body.expired) {
       el.textContent = "The command expired before a host used it: ask for a new one.";
@@ -166,3 +197,60 @@ document.addEventListener("keydown", function (event) {
     menu.querySelector("summary").focus();
   });
 });
+
+// [data-follow-logs="<url>"] (a <pre>): a container's logs, followed: the lines after the
+// last one shown (data-after, the daemon's time of it) are fetched every second and appended.
+(function () {
+  var el = document.querySelector("[data-follow-logs]");
+  if (!el) return;
+  var url = el.getAttribute("data-follow-logs");
+  var after = el.getAttribute("data-after");
+  var status = document.querySelector("[data-follow-status]");
+  var MAX_LINES = 5000;
+
+  function poll() {
+    if (document.hidden) { setTimeout(poll, 1000); return; }
+    fetch(url + "?after=" + encodeURIComponent(after), { credentials: "same-origin", cache: "no-store" })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (body) {
+        if (!body) { setTimeout(poll, 5000); return; }
+        if (status) status.textContent = body.error || "following";
+        body.lines.forEach(function (line) { el.append(line.log + "\n"); });
+        while (el.childNodes.length > MAX_LINES) el.removeChild(el.firstChild);
+        after = body.after;
+        setTimeout(poll, body.error ? 5000 : 1000);  // a daemon that does not answer: slower
+      })
+      .catch(function () { setTimeout(poll, 5000); });
+  }
+  setTimeout(poll, 1000);
+})();
+
+// [data-include="<url>"]: the part [data-include-part] of the page at url, loaded now (unless
+// data-include-loaded: the server rendered it) and again, at most once a second, when a live
+// event of a type in data-include-on arrives (a node's containers, on its docker events).
+(function () {
+  function load(el) {
+    fetch(el.getAttribute("data-include"), { credentials: "same-origin", cache: "no-store" })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) {
+        if (!html) return;
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var part = doc.querySelector("[data-include-part]");
+        if (part) el.replaceChildren(document.importNode(part, true));
+      })
+      .catch(function () {});
+  }
+
+  var pending = new Map();
+  document.querySelectorAll("[data-include]").forEach(function (el) {
+    if (!el.hasAttribute("data-include-loaded")) load(el);
+  });
+  document.addEventListener("dc:event", function (event) {
+    var type = (event.detail || {}).type || "";
+    document.querySelectorAll("[data-include-on]").forEach(function (el) {
+      if (el.getAttribute("data-include-on").split(" ").indexOf(type) === -1) return;
+      if (pending.has(el)) return;
+      pending.set(el, setTimeout(function () { pending.delete(el); load(el); }, 1000));
+    });
+  });
+})();

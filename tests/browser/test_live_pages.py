@@ -9,12 +9,10 @@ import pytest
 from django.utils import timezone
 from websockets.sync.client import connect
 
-from nodes import services as node_services
 from nodes.events.services import NodeContext, agent_event_row, agent_events_store
 from nodes.models import DockerEvent
 from nodes.transitions import liveness
 from tests.events.conftest import register_node
-from tests.nodes.test_registration import FACTS, make_csr
 
 from .conftest import LIVE, expect
 
@@ -167,21 +165,3 @@ def test_the_node_list_gains_a_row_when_a_host_registers(portal, owner):
     expect(row.locator(f'[data-node-state="{node.uuid}"]')).to_have_text("Deploying")
     expect(tab.page.get_by_text("No nodes match these filters.")).to_have_count(0)
     expect(rows.filter(has_text="early-host")).to_have_count(0)
-
-
-def test_the_install_page_waits_for_the_host_and_shows_its_node(portal, owner):
-    tab = portal.login("alice")
-    tab.open("/orgs/acme/nodes/", live=False)
-    tab.page.get_by_role("button", name="Show an install command").click()
-    progress = tab.page.locator("#install-progress")
-    expect(progress).to_contain_text("Waiting for your host")
-    command = tab.page.locator("#install-command").inner_text()
-    token = command.split("/install/")[1].split()[0]
-
-    node = node_services.node_register(
-        token=token, csr=make_csr("late-host"), facts=FACTS | {"hostname": "late-host"},
-        remote_ip="10.250.0.9",
-    )["node"]  # fmt: skip
-    expect(progress).to_have_text("Your host registered as late-host: Deploying", timeout=LIVE)
-    liveness.node_set_reached(node_id=node.pk, connection="direct")
-    expect(progress).to_have_text("Your host registered as late-host: Deployed", timeout=LIVE)

@@ -1,5 +1,8 @@
 """Bring your own host, end to end: the install command from the API, run inside a real lab
-host, makes a Deployed node that the control plane drives over mutual TLS or the tunnel."""
+host, makes a Deployed node that the control plane drives over mutual TLS or the tunnel.
+
+The directly reached node's whole story (installed, listed, installed again, its containers
+driven, its agent upgraded) is tests/browser/test_new_user_story.py."""
 
 import base64
 import time
@@ -98,56 +101,6 @@ def _run_echo(node: Node) -> bytes:
         )
     finally:
         client.close()
-
-
-def test_byoh_direct_node_is_deployed_and_runs_containers(control_plane, lab_hosts):
-    org, auth = _org_with_key()
-    host = lab_hosts(1)[0]
-    command = _install_command(control_plane, auth, org.name)
-    started = time.monotonic()
-    _install(host, command)
-    node = _deployed(org, "direct", timeout=20 - (time.monotonic() - started), host=host)
-    assert node.public_ip == host.address and node.hostname == host.name
-    assert node.docker_version and node.agent_version
-    assert _run_echo(node) == b"hello from the node\n"
-    client = docker_client(node)
-    assert client.containers.list(all=True) == []  # the echo container was removed
-    web = client.containers.run("local/busybox:lab", ["sleep", "600"], name="web-1", detach=True)
-    page = _containers_page(control_plane, org, node)
-    assert "over mutual TLS" in page and "web-1" in page and "local/busybox:lab" in page
-    assert web.short_id in page and "running" in page
-    web.remove(force=True)
-    client.close()
-    listed = requests.get(
-        f"{control_plane.url}/api/infra/v1/{org.name}/node/",
-        headers={"Authorization": auth},
-        timeout=10,
-    ).json()["objects"]
-    assert [(n["uuid"], n["state"], n["connection"]) for n in listed] == [
-        (str(node.uuid), "Deployed", "direct")
-    ]
-    # Re-running the install on a registered host is safe: same node, still Deployed.
-    _install(host, command)
-    assert Node.objects.filter(organization=org).count() == 1
-
-    # The control plane pushes its agent: verified, swapped in place, back within seconds.
-    upgrade = requests.post(
-        f"{control_plane.url}/api/infra/v1/{org.name}/node/{node.uuid}/agent-upgrade/",
-        headers={"Authorization": auth},
-        timeout=10,
-    )
-    assert upgrade.status_code == 202, upgrade.text
-    action_url = control_plane.url + upgrade.headers["X-DockerCloud-Action-URI"]
-
-    def finished():
-        body = requests.get(action_url, headers={"Authorization": auth}, timeout=10).json()
-        return body if body["state"] in ("Success", "Failed") else None
-
-    action = wait_for(finished, timeout=60, message="the agent upgrade to finish")
-    assert action["state"] == "Success", action["logs"]
-    assert "is running" in action["logs"]
-    node.refresh_from_db()
-    assert node.state == "Deployed" and node.agent_version
 
 
 def test_firewalled_node_works_through_the_tunnel(control_plane, lab_hosts):

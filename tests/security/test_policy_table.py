@@ -151,6 +151,7 @@ def _container_cases() -> list[Case]:
     uri = "/api/app/v1/acme/container/{container}/"
     page = "/orgs/acme/containers/{container}/"
     run = {"name": "c2", "image": "local/busybox:lab", "node": "{byo_node}"}
+    on_node = "/orgs/acme/nodes/{byo_node}/containers/" + "ab" * 32 + "/"
     return [
         Case("container view", MEMBERS, ("get", uri, None), ("get", page, None)),
         Case("container logs page", MEMBERS, None, ("get", page + "logs/", None)),
@@ -175,6 +176,11 @@ def _container_cases() -> list[Case]:
             WRITERS,
             ("delete", uri, None),
             ("post", page + "terminate/", None),
+        ),
+        # Any container of a node's daemon, from the node's containers page.
+        *(
+            Case(f"node's container {verb}", WRITERS, None, ("post", on_node + verb + "/", None))
+            for verb in ("start", "stop", "restart", "remove")
         ),
     ]
 
