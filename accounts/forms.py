@@ -7,6 +7,7 @@ page shows the same messages the API returns.
 from typing import TYPE_CHECKING, cast
 
 from django import forms
+from django.contrib import messages as django_messages
 from django.contrib.auth import forms as auth_forms
 from django.core.exceptions import ValidationError
 
@@ -27,6 +28,15 @@ def apply_errors(form: forms.Form, exc: ValidationError) -> None:
 def error_text(exc: ValidationError) -> str:
     """One line for a flash message, from a service's errors."""
     return " ".join(exc.messages)
+
+
+def flash_errors(request, exc: ValidationError, fields: tuple[str, ...] = ()) -> None:
+    """A refused POST's errors for the page it redirects to: those of `fields` (the posted
+    form's own) beside their field (templates/_field_error.html), the rest on top."""
+    errors = exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages}
+    for field, texts in errors.items():
+        tags = f"field-{field}" if field in fields else ""
+        django_messages.error(request, " ".join(texts), extra_tags=tags)
 
 
 class SignupForm(forms.Form):

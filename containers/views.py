@@ -22,6 +22,7 @@ from .models import Container, ContainerState
 from .transitions import container_uri
 
 PAGE_VERBS = ("change", "deploy", "terminate")
+RUN_FIELDS = ("name", "image", "run_command", "node", "tag")  # the run form's fields
 LOG_LINES = 200
 
 
@@ -46,8 +47,9 @@ def _deployed_nodes(access: Access) -> list:
 def containers_list(request, access):
     """The organization's containers; POST runs one."""
     org = access.organization
+    errors: dict[str, list[str]] = {}
+    form = request.POST
     if request.method == "POST":
-        form = request.POST
         try:
             with transaction.atomic():
                 act = _action(request, access, "Container Run")
@@ -62,7 +64,8 @@ def containers_list(request, access):
                     tag=form.get("tag", "").strip()[:100],
                 )
         except ValidationError as exc:
-            messages.error(request, error_text(exc))
+            # Shown beside the field at fault, the values kept; the rest above the form.
+            errors = exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages}
         else:
             messages.success(request, f"Running {container} on {container.node}.")
             return redirect("containers:container", ns=org.name, uuid=container.uuid)
@@ -70,7 +73,13 @@ def containers_list(request, access):
     show_all = request.GET.get("all") == "1"
     if not show_all:
         rows = rows.exclude(state=ContainerState.TERMINATED)
-    context = {"containers": rows[:500], "nodes": _deployed_nodes(access), "show_all": show_all}
+    context = {
+        "containers": rows[:500],
+        "nodes": _deployed_nodes(access),
+        "show_all": show_all,
+        "fields": {f: {"value": form.get(f, ""), "errors": errors.get(f, [])} for f in RUN_FIELDS},
+        "other_errors": [m for k, v in errors.items() if k not in RUN_FIELDS for m in v],
+    }
     return render_org(request, "containers/list.html", access, context)
 
 

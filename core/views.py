@@ -1,6 +1,7 @@
 """Answers shared by every app."""
 
 from django.http import HttpResponsePermanentRedirect, JsonResponse
+from django.templatetags.static import static
 from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
 
@@ -22,3 +23,9 @@ def api_not_found(request, path: str = ""):
             )
     hint = "" if request.path.endswith("/") else " API paths end with a slash."
     return JsonResponse({"error": f"Not found.{hint}"}, status=404)
+
+
+def favicon(request):
+    """/favicon.ico, which browsers ask for where no page names an icon (an API answer opened
+    in a tab): the portal's icon, so no page of the site logs a 404 for it."""
+    return HttpResponsePermanentRedirect(static("favicon.svg"))

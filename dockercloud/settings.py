@@ -149,6 +149,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.organizations",
             ],
+            "builtins": ["core.templatetags.when"],
         },
     },
 ]

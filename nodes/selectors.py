@@ -1,19 +1,111 @@
 """Tenant-scoped reads on nodes."""
 
+import json
+import re
 import uuid as uuid_module
 
-from django.db.models import QuerySet
+from django.db import connection as db_connection
+from django.db.models import Case, CharField, F, Q, QuerySet, TextField, Value, When
+from django.db.models.functions import Cast, Coalesce, Lower, NullIf
 from django.http import Http404
 
 from accounts.models import ApiKey, Organization, User
 from accounts.selectors import organizations_for_user
 from core import tokens
 
-from .models import Action, ActionState, ClusterState, Node, NodeCluster, OrgCA, RegistrationToken
+from .models import (
+    Action,
+    ActionState,
+    ClusterState,
+    Node,
+    NodeCluster,
+    NodeState,
+    OrgCA,
+    RegistrationToken,
+)
 
 
 def nodes_list(*, organization: Organization) -> QuerySet[Node]:
     return Node.objects.filter(organization=organization).order_by("-created", "-id")
+
+
+NODE_SORTS = {  # the portal's sort keys: what each orders by, ascending
+    "name": ("sort_name",),
+    "state": ("state_rank",),
+    "created": ("created",),
+    "last_seen": ("last_seen",),
+}
+UUID_PREFIX = re.compile(r"^[0-9a-f-]{1,36}$")
+
+
+def nodes_filtered(
+    *,
+    organization: Organization,
+    state: str = "",
+    cluster: str = "",
+    tag: str = "",
+    connection: str | None = None,
+    search: str = "",
+    sort: str = "created",
+    descending: bool = True,
+) -> QuerySet[Node]:
+    """The node list's rows: one organization's nodes narrowed by what the portal's filters
+    chose. `cluster` is a cluster uuid of that organization or "none" (own hosts); a uuid of
+    another organization's cluster matches none of this one's nodes. `connection` None is any,
+    "" unknown. `search` matches name, hostname and public IP by prefix, uuid by prefix."""
+    nodes = nodes_list(organization=organization).select_related("node_cluster")
+    if state:
+        nodes = nodes.filter(state=state)
+    if cluster == "none":
+        nodes = nodes.filter(node_cluster__isnull=True)
+    elif cluster:
+        nodes = nodes.filter(node_cluster__uuid=cluster)
+    if tag:
+        nodes = _tagged(nodes, tag)
+    if connection is not None:
+        nodes = nodes.filter(connection=connection)
+    if search:
+        found = (
+            Q(nickname__istartswith=search)
+            | Q(hostname__istartswith=search)
+            | Q(public_ip__startswith=search)
+        )
+        if UUID_PREFIX.match(search.lower()):
+            found |= Q(uuid__startswith=search.lower())
+        nodes = nodes.filter(found)
+    return _sorted(nodes, sort, descending)
+
+
+def _tagged(nodes: QuerySet[Node], tag: str) -> QuerySet[Node]:
+    # PostgreSQL answers JSON containment; SQLite, the embedded default, has no containment
+    # lookup, so there the stored JSON text must hold one {"name": tag} (tags are stored so).
+    if db_connection.vendor == "postgresql":
+        return nodes.filter(tags__contains=[{"name": tag}])
+    text = nodes.annotate(tags_text=Cast("tags", TextField()))
+    return text.filter(tags_text__contains=json.dumps({"name": tag}))
+
+
+def _sorted(nodes: QuerySet[Node], sort: str, descending: bool) -> QuerySet[Node]:
+    nodes = nodes.annotate(
+        sort_name=Lower(
+            Coalesce(
+                NullIf("nickname", Value("")),
+                NullIf("hostname", Value("")),
+                Cast("uuid", CharField()),
+            )
+        ),
+        state_rank=Case(
+            *(When(state=value, then=Value(rank)) for rank, value in enumerate(NodeState.values)),
+            default=Value(len(NodeState.values)),
+        ),
+    )
+    order = []
+    for field in NODE_SORTS.get(sort, NODE_SORTS["created"]):
+        column = F(field)
+        # Never seen sorts as the oldest sighting: last on "newest first", first otherwise.
+        order.append(column.desc(nulls_last=True) if descending else column.asc(nulls_first=True))
+    tie = F("id").desc() if descending else F("id").asc()
+    return nodes.order_by(*order, tie)
 
 
 def node_get(*, organization: Organization, uuid) -> Node:

@@ -11,7 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect
 
 from accounts.audit import Actor
-from accounts.forms import apply_errors, error_text
+from accounts.forms import apply_errors, flash_errors
 from accounts.permissions import Access, can, can_by_grant
 from accounts.views.base import org_view, render_org
 from core.publicurl import public_base
@@ -209,7 +209,7 @@ def cluster_verb(request, access, uuid, verb):
             action = portal_action(request, access, name, cluster, cluster_uri(cluster))
             run(request.POST, actor=actor, cluster=cluster, action=action)
     except ValidationError as exc:
-        messages.error(request, error_text(exc))
+        flash_errors(request, exc, fields=("target_num_nodes", "tags"))
     else:
         messages.success(request, message.format(cluster=cluster))
     return redirect("nodes:cluster", ns=access.organization.name, uuid=cluster.uuid)

@@ -160,12 +160,23 @@
     row.appendChild(td);
   }
 
+  // As the `when` template filter renders it; portal.js shows it in the reader's timezone.
+  function timeCell(row, iso) {
+    var td = document.createElement("td"), time = document.createElement("time");
+    var utc = iso.slice(0, 19).replace("T", " ");
+    time.setAttribute("datetime", iso);
+    time.setAttribute("title", utc + " UTC");
+    time.textContent = utc + " UTC";
+    td.appendChild(time);
+    row.appendChild(td);
+  }
+
   function addRow(el, event) {
     el.querySelectorAll("[data-live-events]").forEach(function (body) {
       if (body.querySelector("tr[data-id=\"" + event.id + "\"]")) return;
       var row = document.createElement("tr");
       row.setAttribute("data-id", event.id);
-      cell(row, event.time.slice(0, 19).replace("T", " "));
+      timeCell(row, event.time);
       if (body.hasAttribute("data-live-node-column")) cell(row, event.node_name || "—");
       cell(row, event.type);
       cell(row, event.action);

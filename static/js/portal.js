@@ -20,7 +20,9 @@ document.addEventListener("click", function (event) {
   var pending = new Map();
 
   function refresh(el, name) {
-    var key = name + "=" + el.getAttribute(name);
+    // One fetch per element at a time: a filtered node list follows both its type's
+    // creations and any change, and one event can ask for both.
+    var key = el;
     if (pending.has(key)) return;
     var wait = name === "data-refresh-on-change" ? 1000 : 250;
     pending.set(key, setTimeout(function () {  // several at once: one fetch
@@ -140,6 +142,59 @@ document.addEventListener("input", function (event) {
   var text = box.value.trim().toLowerCase();
   list.querySelectorAll("li").forEach(function (item) {
     item.hidden = text !== "" && item.textContent.toLowerCase().indexOf(text) === -1;
+  });
+});
+
+// <time datetime="…Z" data-precision="second|minute|date"> (the `when` template filter): shown
+// in the reader's timezone; the title keeps the UTC time. Rows added later (live refreshes)
+// are converted as they arrive.
+(function () {
+  function pad(n) { return String(n).padStart(2, "0"); }
+
+  function local(el) {
+    if (el.hasAttribute("data-local")) return;
+    var moment = new Date(el.getAttribute("datetime"));
+    if (isNaN(moment.getTime())) return;
+    var precision = el.getAttribute("data-precision") || "second";
+    var text = moment.getFullYear() + "-" + pad(moment.getMonth() + 1) + "-" + pad(moment.getDate());
+    if (precision !== "date") text += " " + pad(moment.getHours()) + ":" + pad(moment.getMinutes());
+    if (precision === "second") text += ":" + pad(moment.getSeconds());
+    el.textContent = text;
+    el.setAttribute("data-local", "");
+  }
+
+  function all(root) { root.querySelectorAll("time[datetime]").forEach(local); }
+
+  window.dcLocalTimes = all;
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () { all(document); });
+  } else {
+    all(document);
+  }
+  new MutationObserver(function (changes) {
+    changes.forEach(function (change) {
+      change.addedNodes.forEach(function (node) {
+        if (!node.querySelectorAll) return;
+        if (node.matches("time[datetime]")) local(node);
+        all(node);
+      });
+    });
+  }).observe(document.documentElement, { childList: true, subtree: true });
+})();
+
+// The organization menu by keyboard: opening it (Enter or Space on its summary) puts the
+// cursor in its search box; Escape closes it and gives focus back to the summary.
+document.addEventListener("toggle", function (event) {
+  var menu = event.target;
+  if (!menu.matches || !menu.matches("details.switcher") || !menu.open) return;
+  var box = menu.querySelector("[data-filter-list]");
+  if (box) box.focus();
+}, true);
+document.addEventListener("keydown", function (event) {
+  if (event.key !== "Escape") return;
+  document.querySelectorAll("details.switcher[open]").forEach(function (menu) {
+    menu.open = false;
+    menu.querySelector("summary").focus();
   });
 });
 

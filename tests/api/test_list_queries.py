@@ -215,6 +215,10 @@ def test_a_page_costs_the_same_queries_at_10_and_200_rows(owner, path):
 
 PAGES = {
     "/orgs/acme/nodes/": _nodes,
+    # filtered, searched and sorted: still one count and one page of rows
+    "/orgs/acme/nodes/?state=Deploying&tag=t&q=n&connection=unknown&sort=name&order=asc": _nodes,
+    "/orgs/acme/nodes/?cluster=none&sort=last_seen&page=2": _nodes,
+    "/orgs/acme/nodes/?state=Exploded&sort=state": _nodes,
     "/orgs/acme/maintenance/": _maintained,
     "/orgs/acme/clusters/": _clusters,
     "/orgs/acme/members/": _members,

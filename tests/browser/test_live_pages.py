@@ -152,12 +152,16 @@ def test_node_page_shows_docker_events_live_and_catches_up_once_after_its_server
 
 def test_the_node_list_gains_a_row_when_a_host_registers(portal, owner):
     """The list said "No nodes yet" until a reload while the same page's events showed the
-    node being created: its rows now follow the node events too."""
+    node being created: its rows now follow the node events too, and keep the list's filters
+    (a new node that does not match them does not appear)."""
     tab = portal.login("alice")
-    tab.open("/orgs/acme/nodes/")
-    expect(tab.page.get_by_text("No nodes yet.")).to_be_visible()
+    tab.open("/orgs/acme/nodes/?q=late")
+    expect(tab.page.get_by_text("No nodes match these filters.")).to_be_visible()
+    register_node(owner, hostname="early-host")  # first: any refresh after the next has it
     node, _ = register_node(owner, hostname="late-host")
-    row = tab.page.get_by_role("row").filter(has_text="late-host")
+    rows = tab.page.locator('[data-refresh-on-type="node"] tr')  # not the events table's
+    row = rows.filter(has_text="late-host")
     expect(row).to_be_visible(timeout=LIVE)
     expect(row.locator(f'[data-node-state="{node.uuid}"]')).to_have_text("Deploying")
-    expect(tab.page.get_by_text("No nodes yet.")).to_have_count(0)
+    expect(tab.page.get_by_text("No nodes match these filters.")).to_have_count(0)
+    expect(rows.filter(has_text="early-host")).to_have_count(0)
