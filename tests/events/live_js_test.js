@@ -136,7 +136,7 @@ assert.strictEqual(tbody.querySelector("tr[data-live-empty]"), null);
 first.frame({ type: "events", catchup: false, truncated: false, events: [event(6), event(9)] });
 assert.deepStrictEqual(rowIds(), [9, 8, 7]);
 const cells = tbody.querySelector('tr[data-id="9"]').children.map((c) => c.textContent);
-assert.deepStrictEqual(cells, ["2026-01-31 12:00:09", "container", "start", "web (image=busybox)"]);
+assert.deepStrictEqual(cells, ["2026-01-31 12:00:09 UTC", "container", "start", "web (image=busybox)"]);
 assert.strictEqual(dispatched.length, 5);
 
 // A node state change updates the badge; text is set as text, never as markup.
