@@ -156,12 +156,9 @@ TEMPLATES = [
 
 # --- Database -----------------------------------------------------------------------------
 DATABASE_URL = env_secret("DATABASE_URL")
+DC_DB_POOL = env_int("DC_DB_POOL", 20, low=0, high=500)  # connections per process
 if DATABASE_URL:
-    DATABASES = {
-        "default": settings_parts.postgres(
-            DATABASE_URL, pool=env_int("DC_DB_POOL", 20, low=0, high=500)
-        )
-    }
+    DATABASES = {"default": settings_parts.postgres(DATABASE_URL, pool=DC_DB_POOL)}
 else:
     if PRODUCTION:
         raise ImproperlyConfigured("DATABASE_URL is required in production")
