@@ -1,5 +1,7 @@
 """The web process offers browsers compression at zlib's fastest level, and only on request."""
 
+import asyncio
+
 import pytest
 from uvicorn.config import Config
 from uvicorn.server import ServerState
@@ -14,7 +16,11 @@ def _protocol(**options) -> FastDeflateWebSocketProtocol:
     config = Config("dockercloud.asgi:application", **options)
     config.loaded_app = object()  # the protocol is not run here: no application needed
     config.loaded = True
-    return FastDeflateWebSocketProtocol(config, ServerState(), {}, _loop=None)
+    loop = asyncio.new_event_loop()  # its own: another test may have left none current
+    try:
+        return FastDeflateWebSocketProtocol(config, ServerState(), {}, _loop=loop)
+    finally:
+        loop.close()
 
 
 def test_compression_is_offered_at_the_fastest_level():

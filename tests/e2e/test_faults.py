@@ -187,7 +187,7 @@ def _all_stored(node, names: list[str]) -> list[int]:
 
 def _unreachable_flips(node, since: float) -> list[dict]:
     rows = DockerEvent.objects.filter(node=node, type="node", received__gte=_at(since))
-    return [r.attributes for r in rows.order_by("pk") if r.attributes["state"] == "Unreachable"]
+    return [r.attributes for r in rows.order_by("pk") if r.attributes.get("state") == "Unreachable"]
 
 
 def _at(epoch: float):
