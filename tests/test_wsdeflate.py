@@ -16,11 +16,13 @@ def _protocol(**options) -> FastDeflateWebSocketProtocol:
     config = Config("dockercloud.asgi:application", **options)
     config.loaded_app = object()  # the protocol is not run here: no application needed
     config.loaded = True
-    loop = asyncio.new_event_loop()  # its own: another test may have left none current
-    try:
-        return FastDeflateWebSocketProtocol(config, ServerState(), {}, _loop=loop)
-    finally:
-        loop.close()
+
+    async def build():  # inside a running loop: the protocols look for the current one
+        return FastDeflateWebSocketProtocol(
+            config, ServerState(), {}, _loop=asyncio.get_running_loop()
+        )
+
+    return asyncio.run(build())
 
 
 def test_compression_is_offered_at_the_fastest_level():
